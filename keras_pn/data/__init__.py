@@ -1,0 +1,1 @@
+"""keras_pn data pipeline: corpora, windows, embeddings, clusters, resampled streams."""

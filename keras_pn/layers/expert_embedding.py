@@ -1,0 +1,107 @@
+"""The expert embedding table `E` shared by every projected layer of a network."""
+
+import keras
+from keras import ops
+
+from keras_pn.api_export import keras_pn_export
+
+
+@keras_pn_export("keras_pn.layers.ExpertEmbedding")
+class ExpertEmbedding(keras.layers.Layer):
+    """Expert embeddings `E` of shape `(num_experts, expert_dim)`.
+
+    In a projected network (Grangier et al., 2024) expert `i` is described by
+    the row `E[i]`; each projected layer maps that code to its own mixing
+    coefficients `alpha = E[i] @ M(l)`. One `ExpertEmbedding` is shared by all
+    projected layers of a backbone.
+
+    The layer turns cluster ids into expert codes, and a cluster histogram
+    `p` into the soft code `p @ E` (projection from a whole domain).
+
+    Args:
+        num_experts: int. `k`, the number of experts (clusters).
+        expert_dim: int. `m`, the size of an expert code.
+        hard_mixture: bool. If `True`, `E` is the frozen identity (requires
+            `expert_dim == num_experts`): the hard mixture of experts special
+            case of the paper.
+        embeddings_initializer: initializer of `E`. Defaults to
+            `RandomNormal(stddev=expert_dim ** -0.5)` so codes have unit norm.
+
+    Example:
+    >>> layer = ExpertEmbedding(num_experts=4, expert_dim=3)
+    >>> layer(keras.ops.array([0, 3, 3])).shape
+    (3, 3)
+    """
+
+    def __init__(
+        self,
+        num_experts,
+        expert_dim,
+        hard_mixture=False,
+        embeddings_initializer=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if num_experts < 1 or expert_dim < 1:
+            raise ValueError(
+                "`num_experts` and `expert_dim` must be positive. Received: "
+                f"num_experts={num_experts}, expert_dim={expert_dim}."
+            )
+        if hard_mixture and expert_dim != num_experts:
+            raise ValueError(
+                "A hard mixture uses E = identity, so `expert_dim` must equal "
+                f"`num_experts`. Received: num_experts={num_experts}, "
+                f"expert_dim={expert_dim}. Fix: pass expert_dim={num_experts}."
+            )
+        self.num_experts = num_experts
+        self.expert_dim = expert_dim
+        self.hard_mixture = hard_mixture
+        if embeddings_initializer is None:
+            embeddings_initializer = keras.initializers.RandomNormal(
+                stddev=expert_dim**-0.5
+            )
+        self.embeddings_initializer = keras.initializers.get(
+            embeddings_initializer
+        )
+
+    def build(self, input_shape=None):
+        initializer = (
+            keras.initializers.Identity()
+            if self.hard_mixture
+            else self.embeddings_initializer
+        )
+        self.embeddings = self.add_weight(
+            name="embeddings",
+            shape=(self.num_experts, self.expert_dim),
+            initializer=initializer,
+            trainable=not self.hard_mixture,
+        )
+        self.built = True
+
+    def call(self, cluster_ids):
+        cluster_ids = ops.cast(cluster_ids, "int32")
+        codes = ops.take(self.embeddings, cluster_ids, axis=0)  # (batch, m)
+        return ops.cast(codes, self.compute_dtype)
+
+    def from_histogram(self, histogram):
+        """Soft codes `p @ E` from cluster histograms `(k,)` or `(batch, k)`."""
+        histogram = ops.cast(histogram, self.variable_dtype)
+        codes = ops.matmul(histogram, self.embeddings)  # (batch, m)
+        return ops.cast(codes, self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape) + (self.expert_dim,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_experts": self.num_experts,
+                "expert_dim": self.expert_dim,
+                "hard_mixture": self.hard_mixture,
+                "embeddings_initializer": keras.initializers.serialize(
+                    self.embeddings_initializer
+                ),
+            }
+        )
+        return config

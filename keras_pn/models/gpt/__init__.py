@@ -1,0 +1,1 @@
+"""The GPT family: the paper's SLM and LLM."""

@@ -1,0 +1,1 @@
+"""absl recipes: each `main` parses flags and calls one keras_pn library function."""
