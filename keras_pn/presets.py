@@ -265,6 +265,14 @@ def load_from_preset(cls, parent_from_preset, preset, *args, **kwargs):
             kwargs["preprocessor"] = None
     if issubclass(cls, Tokenizer):
         return _load_tokenizer(cls, path, *args, **kwargs)
+    if issubclass(cls, Task) and "backbone" not in kwargs:
+        overrides = _backbone_overrides(cls, kwargs)
+        if overrides:
+            # keras-hub's task loader forwards only `dtype` to the backbone;
+            # architecture overrides (e.g. `vocabulary_size=`) go there too.
+            kwargs["backbone"] = cls.backbone_cls.from_preset(
+                path, load_weights=load_weights, **overrides
+            )
     try:
         return parent_from_preset(path, *args, **kwargs)
     except (OSError, ValueError) as error:
@@ -293,6 +301,21 @@ class PresetMixin:
     @classmethod
     def from_preset(cls, preset, *args, **kwargs):
         return load_from_preset(cls, super().from_preset, preset, *args, **kwargs)
+
+
+def _backbone_overrides(task_cls, kwargs):
+    """Pop the kwargs of `from_preset` that configure the task's backbone."""
+    import inspect
+
+    backbone_cls = getattr(task_cls, "backbone_cls", None)
+    if backbone_cls is None:
+        return {}
+    names = set(inspect.signature(backbone_cls.__init__).parameters) - {
+        "self",
+        "kwargs",
+        "args",
+    }
+    return {name: kwargs.pop(name) for name in list(kwargs) if name in names}
 
 
 def _load_tokenizer(cls, path, config_file=TOKENIZER_FILE, **kwargs):

@@ -13,8 +13,9 @@ class Distiller(keras.Model):
     loss = (1 - alpha) * CE(y, student) + alpha * T^2 * KL(teacher_T || student_T)
 
     averaged over real target tokens (`sample_weight`). The teacher is frozen
-    and runs in inference mode; only the student's weights are trained. After
-    `fit`, use `distiller.student`.
+    and runs in inference mode; only the student's weights are trained.
+    `evaluate()` reports the student's plain cross-entropy (the quantity
+    early stopping should watch). After `fit`, use `distiller.student`.
 
     Args:
         student: a CausalLM (returns logits).
@@ -56,24 +57,22 @@ class Distiller(keras.Model):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         student_logits = ops.cast(y_pred, "float32")  # (B, T, V)
-        teacher_logits = ops.stop_gradient(
-            ops.cast(self.teacher(x, training=False), "float32")
-        )
         log_p_student = ops.log_softmax(student_logits, axis=-1)
         hard = -ops.take_along_axis(
             log_p_student, ops.expand_dims(ops.cast(y, "int32"), -1), axis=-1
         )[..., 0]  # (B, T)
+        if not training:
+            return _masked_mean(hard, sample_weight)
+        teacher_logits = ops.stop_gradient(
+            ops.cast(self.teacher(x, training=False), "float32")
+        )
         t = self.temperature
         log_q_teacher = ops.log_softmax(teacher_logits / t, axis=-1)
         log_q_student = ops.log_softmax(student_logits / t, axis=-1)
         soft = ops.sum(
             ops.exp(log_q_teacher) * (log_q_teacher - log_q_student), axis=-1
         ) * (t * t)  # (B, T)
-        per_token = (1.0 - self.alpha) * hard + self.alpha * soft
-        if sample_weight is None:
-            return ops.mean(per_token)
-        weights = ops.cast(sample_weight, "float32")
-        return ops.sum(per_token * weights) / ops.maximum(ops.sum(weights), 1.0)
+        return _masked_mean((1.0 - self.alpha) * hard + self.alpha * soft, sample_weight)
 
     def get_config(self):
         config = super().get_config()
@@ -93,3 +92,10 @@ class Distiller(keras.Model):
         config["student"] = keras.saving.deserialize_keras_object(config["student"])
         config["teacher"] = keras.saving.deserialize_keras_object(config["teacher"])
         return cls(**config)
+
+
+def _masked_mean(per_token, sample_weight):
+    if sample_weight is None:
+        return ops.mean(per_token)
+    weights = ops.cast(sample_weight, "float32")
+    return ops.sum(per_token * weights) / ops.maximum(ops.sum(weights), 1.0)

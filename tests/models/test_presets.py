@@ -50,6 +50,11 @@ def test_tiny_architectures_load_with_random_weights():
     # Architecture kwargs can be overridden, as in keras-hub.
     small = GPTBackbone.from_preset("slm_tiny", load_weights=False, vocabulary_size=256)
     assert small.vocabulary_size == 256
+    task = ProjectedGPT.from_preset(
+        "pn_tiny", load_weights=False, vocabulary_size=256, num_experts=4, num_bases=2
+    )
+    assert (task.backbone.vocabulary_size, task.backbone.num_experts) == (256, 4)
+    assert task.backbone.num_bases == 2 and task.backbone.expert_dim == 4
 
 
 def test_architecture_preset_without_weights_says_how_to_fix():

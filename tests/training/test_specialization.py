@@ -83,12 +83,15 @@ def test_distillation_loss_matches_reference():
     for alpha, t in ((0.0, 1.0), (0.3, 2.0), (1.0, 1.0)):
         distiller = Distiller(student, teacher, alpha=alpha, temperature=t)
         got = float(to_numpy(distiller.compute_loss(x, y, student(x), w)))
+        plain_ce = float(to_numpy(distiller.compute_loss(x, y, student(x), w, training=False)))
         s, q = to_numpy(student(x)).astype("float64"), to_numpy(teacher(x)).astype("float64")
         hard = -np.take_along_axis(_log_softmax(s), y.numpy()[..., None], -1)[..., 0]
         lq, ls = _log_softmax(q / t), _log_softmax(s / t)
         soft = (np.exp(lq) * (lq - ls)).sum(-1) * t * t
         expected = (((1 - alpha) * hard + alpha * soft) * w).sum() / w.sum()
         assert got == pytest.approx(expected, rel=1e-4)
+        # Evaluation reports the student's plain cross-entropy.
+        assert plain_ce == pytest.approx((hard * w).sum() / w.sum(), rel=1e-4)
     # A student identical to its teacher has zero distillation loss.
     twin = small_gpt(1)
     zero = Distiller(twin, teacher, alpha=1.0).compute_loss(x, y, twin(x), w)

@@ -1,0 +1,55 @@
+"""Evaluation: perplexity, cost accounting (FLOPs, time, C_total) and reports.
+
+- `evaluate_nll`, `macro_perplexity` (`keras_pn.evaluation.perplexity`);
+- `CostLedger`, `training_flops_per_token`, `inference_flops_per_token`
+  (`keras_pn.evaluation.costs`);
+- `write_fragment`, `merge_fragments`, `load_results`
+  (`keras_pn.evaluation.results`);
+- `write_report`, `evaluate_workdir` (`keras_pn.evaluation.report`).
+"""
+
+from keras_pn.evaluation.costs import CostLedger
+from keras_pn.evaluation.costs import ModelDims
+from keras_pn.evaluation.costs import apply_paper_conventions
+from keras_pn.evaluation.costs import device_description
+from keras_pn.evaluation.costs import distillation_flops_per_token
+from keras_pn.evaluation.costs import inference_flops_per_token
+from keras_pn.evaluation.costs import parameter_counts
+from keras_pn.evaluation.costs import training_flops_per_token
+from keras_pn.evaluation.perplexity import NLLEvaluator
+from keras_pn.evaluation.perplexity import evaluate_domains
+from keras_pn.evaluation.perplexity import evaluate_nll
+from keras_pn.evaluation.perplexity import macro_nll
+from keras_pn.evaluation.perplexity import macro_perplexity
+from keras_pn.evaluation.report import evaluate_workdir
+from keras_pn.evaluation.report import write_report
+from keras_pn.evaluation.results import DISPLAY_NAMES
+from keras_pn.evaluation.results import METHODS
+from keras_pn.evaluation.results import load_results
+from keras_pn.evaluation.results import merge_fragments
+from keras_pn.evaluation.results import write_fragment
+from keras_pn.evaluation.results import write_generic_fragment
+
+__all__ = [
+    "DISPLAY_NAMES",
+    "METHODS",
+    "CostLedger",
+    "ModelDims",
+    "NLLEvaluator",
+    "apply_paper_conventions",
+    "device_description",
+    "distillation_flops_per_token",
+    "evaluate_domains",
+    "evaluate_nll",
+    "evaluate_workdir",
+    "inference_flops_per_token",
+    "load_results",
+    "macro_nll",
+    "macro_perplexity",
+    "merge_fragments",
+    "parameter_counts",
+    "training_flops_per_token",
+    "write_fragment",
+    "write_generic_fragment",
+    "write_report",
+]
