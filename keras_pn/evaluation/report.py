@@ -566,7 +566,9 @@ def plot_domain_perplexity(results, path):
         ]
         xs = [j + (i - (len(methods) - 1) / 2) * width for j in range(len(groups))]
         kept = [
-            (x, h) for x, h in zip(xs, heights) if h is not None and math.isfinite(h)
+            (x, h)
+            for x, h in zip(xs, heights, strict=True)
+            if h is not None and math.isfinite(h)
         ]
         values += [h for _, h in kept]
         color, _ = _style(method)
@@ -614,7 +616,12 @@ def plot_specialization_size(results, path):
             continue
         values += [p for _, p in points]
         color, marker = _style(method)
-        ax.plot(*zip(*points), marker=marker, color=color, label=display_name(method))
+        ax.plot(
+            *zip(*points, strict=True),
+            marker=marker,
+            color=color,
+            label=display_name(method),
+        )
     ax.set_xscale("log")
     ax.set_xticks([float(s) for s in sizes])
     ax.set_xticklabels([_tokens(s) for s in sizes])

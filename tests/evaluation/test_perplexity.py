@@ -1,4 +1,4 @@
-"""evaluate_nll against a NumPy reference (GPT and ProjectedGPT, padding), macro average."""
+"""evaluate_nll vs. a NumPy reference (GPT, ProjectedGPT, padding); macro average."""
 
 import math
 

@@ -99,8 +99,8 @@ def test_evaluate_workdir_writes_json_markdown_and_plots(tmp_path):
     text = paths["markdown"].read_text()
     assert "**Pretraining budget**: 5M tokens per pretrained model." in text
     assert (
-        "**Specialization sets**: 25k tokens per domain; pretraining / largest set = 200x."
-        in text
+        "**Specialization sets**: 25k tokens per domain; "
+        "pretraining / largest set = 200x." in text
     )
     assert "| Method | arxiv | europarl | Macro | Generic FLOPs |" in text
     assert "| SLM-is |" in text and "| LLM-LoRA |" in text and "| SLM-nopt |" in text
