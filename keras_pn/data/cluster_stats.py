@@ -54,12 +54,15 @@ def cluster_histogram(labels, n_clusters: int) -> np.ndarray:
     if labels.size == 0:
         return np.zeros((max(int(n_clusters), 0),), dtype="int64")
     if not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"labels must be integer cluster ids; got dtype {labels.dtype}.")
+        raise ValueError(
+            f"labels must be integer cluster ids; got dtype {labels.dtype}."
+        )
     if n_clusters < 1:
         raise ValueError(f"n_clusters must be >= 1; got {n_clusters}.")
     if labels.size and (labels.min() < 0 or labels.max() >= n_clusters):
         raise ValueError(
-            f"labels must lie in [0, {n_clusters}); found ids in [{labels.min()}, {labels.max()}]. "
+            f"labels must lie in [0, {n_clusters}); found ids in "
+            f"[{labels.min()}, {labels.max()}]. "
             "Pass the n_clusters of the clustering that produced them."
         )
     return np.bincount(labels, minlength=n_clusters).astype("int64")
@@ -131,7 +134,10 @@ def format_table(rows) -> str:
         "|" + "|".join("---" for _ in _TABLE_COLUMNS) + "|",
     ]
     for r in rows:
-        cells = [fmt.format(r[key]) if r[key] is not None else "-" for _, key, fmt in _TABLE_COLUMNS]
+        cells = [
+            fmt.format(r[key]) if r[key] is not None else "-"
+            for _, key, fmt in _TABLE_COLUMNS
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -175,7 +181,8 @@ def _draw_domain(ax_id, ax_rank, stats: dict) -> None:
     ax_id.set_xlabel("cluster id")
     ax_id.set_ylabel("share of windows")
     ax_id.set_title(
-        f"{stats['name'] or 'domain'}: top {stats['top_share']:.1%} (cluster {stats['top_cluster']}), "
+        f"{stats['name'] or 'domain'}: top {stats['top_share']:.1%} "
+        f"(cluster {stats['top_cluster']}), "
         f"H = {stats['entropy_bits']:.2f} bits",
         fontsize=9,
     )
@@ -184,7 +191,9 @@ def _draw_domain(ax_id, ax_rank, stats: dict) -> None:
     if ranked.size:
         ax_rank.semilogy(np.arange(1, ranked.size + 1), ranked, marker=".", lw=1)
         ax2 = ax_rank.twinx()
-        ax2.plot(np.arange(1, ranked.size + 1), np.cumsum(ranked), color="tab:orange", lw=1)
+        ax2.plot(
+            np.arange(1, ranked.size + 1), np.cumsum(ranked), color="tab:orange", lw=1
+        )
         ax2.set_ylim(0, 1.02)
         ax2.set_ylabel("cumulative share", color="tab:orange")
     ax_rank.set_xlabel("cluster rank")
@@ -227,7 +236,11 @@ def write_domain_stats(labels, n_clusters: int, out_dir, name: str) -> dict:
 
 
 def write_stats_table(
-    domains: Mapping[str, object], n_clusters: int, out_dir, *, name: str = "cluster_stats"
+    domains: Mapping[str, object],
+    n_clusters: int,
+    out_dir,
+    *,
+    name: str = "cluster_stats",
 ) -> list[dict]:
     """Statistics of several domains: ``<name>.json``, ``<name>.md``, ``<name>.png``.
 
@@ -253,7 +266,9 @@ def write_stats_table(
     from matplotlib.figure import Figure
 
     if not domains:
-        raise ValueError("domains is empty; pass a mapping of domain name -> cluster ids.")
+        raise ValueError(
+            "domains is empty; pass a mapping of domain name -> cluster ids."
+        )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows = [domain_stats(labels, n_clusters, name=d) for d, labels in domains.items()]
@@ -269,12 +284,19 @@ def write_stats_table(
     fig = Figure(figsize=(12, max(3.0, height)), layout="constrained")
     ax_map, ax_bar = fig.subplots(1, 2, gridspec_kw={"width_ratios": [4, 1.3]})
     im = ax_map.imshow(
-        np.log10(np.maximum(shares[:, order], 1e-6)), aspect="auto", cmap="viridis",
-        interpolation="nearest", vmin=-6, vmax=0,
+        np.log10(np.maximum(shares[:, order], 1e-6)),
+        aspect="auto",
+        cmap="viridis",
+        interpolation="nearest",
+        vmin=-6,
+        vmax=0,
     )
     ax_map.set_yticks(range(len(names)), names, fontsize=8)
     ax_map.set_xlabel("cluster (sorted by mean share)")
-    ax_map.set_title(f"log10 share of each domain's windows per cluster (k = {n_clusters})", fontsize=9)
+    ax_map.set_title(
+        f"log10 share of each domain's windows per cluster (k = {n_clusters})",
+        fontsize=9,
+    )
     fig.colorbar(im, ax=ax_map, fraction=0.03)
     y = np.arange(len(rows))
     ax_bar.barh(y, [r["top_share"] for r in rows], color="tab:blue", label="top share")

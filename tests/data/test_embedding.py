@@ -78,12 +78,16 @@ def test_cache_resumes_after_interruption(tmp_path):
     path = tmp_path / "emb.npy"
     interrupted = _Counting(HashedEmbedder(), fail_after=2)
     with pytest.raises(KeyboardInterrupt):
-        embed_texts(TEXTS, embedder=interrupted, cache_path=path, block_size=7, verbose=False)
+        embed_texts(
+            TEXTS, embedder=interrupted, cache_path=path, block_size=7, verbose=False
+        )
     assert not path.exists()
     progress = json.loads((tmp_path / "emb.progress.json").read_text())
     assert progress["n_done"] == 14
     resumed = _Counting(HashedEmbedder())
-    out = embed_texts(TEXTS, embedder=resumed, cache_path=path, block_size=7, verbose=False)
+    out = embed_texts(
+        TEXTS, embedder=resumed, cache_path=path, block_size=7, verbose=False
+    )
     assert resumed.texts == len(TEXTS) - 14  # only the missing rows
     np.testing.assert_array_equal(out, HashedEmbedder().embed(TEXTS))
     assert sorted(os.listdir(tmp_path)) == ["emb.json", "emb.npy"]
@@ -100,7 +104,9 @@ def test_bad_arguments(monkeypatch):
 
 
 def _reference_texts():
-    long_text = " ".join(f"word{i} and some more text" for i in range(400))  # > 256 pieces
+    long_text = " ".join(
+        f"word{i} and some more text" for i in range(400)
+    )  # > 256 pieces
     return [
         "Hello world.",
         "The quick brown fox jumps over the lazy dog.",
@@ -109,8 +115,9 @@ def _reference_texts():
         "中文文本测试 with mixed scripts",
         "",
         long_text,
-        "A much longer sentence that talks about specialised language models, importance "
-        "sampling, and the clustering of generic pretraining data into one thousand groups.",
+        "A much longer sentence that talks about specialised language models, "
+        "importance sampling, and the clustering of generic pretraining data into one "
+        "thousand groups.",
     ]
 
 
@@ -126,6 +133,8 @@ def test_minilm_matches_sentence_transformers():
         texts, batch_size=4, convert_to_numpy=True
     )
     assert ours.shape == (len(texts), 384)
-    cos = (ours * ref).sum(1) / np.linalg.norm(ours, axis=1) / np.linalg.norm(ref, axis=1)
+    cos = (
+        (ours * ref).sum(1) / np.linalg.norm(ours, axis=1) / np.linalg.norm(ref, axis=1)
+    )
     assert cos.min() >= 0.999, cos
     np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, rtol=1e-5)

@@ -46,7 +46,9 @@ def test_inertia_no_worse_than_sklearn_on_hard_data(mixed):
 def test_lloyd_matches_sklearn_from_same_init(mixed):
     init = mixed[np.random.default_rng(3).choice(len(mixed), 24, replace=False)]
     ours = KMeans(24, n_iter=10, tol=0.0, init=init, verbose=False).fit(mixed)
-    ref = SkKMeans(24, n_init=1, max_iter=10, tol=0.0, init=init, algorithm="lloyd").fit(mixed)
+    ref = SkKMeans(
+        24, n_init=1, max_iter=10, tol=0.0, init=init, algorithm="lloyd"
+    ).fit(mixed)
     assert ours.inertia_ == pytest.approx(ref.inertia_, rel=1e-4)
     assert np.mean(ours.labels_ == ref.labels_) > 0.999
 
@@ -63,7 +65,9 @@ def test_same_seed_same_assignments(mixed):
 def test_chunking_padding_and_streaming_do_not_change_results(blobs):
     kw = dict(n_iter=5, tol=0.0, seed=0, verbose=False)
     a = KMeans(8, chunk_size=4096, **kw).fit(blobs)
-    b = KMeans(8, chunk_size=500, resident_bytes=0, **kw).fit(blobs)  # streamed + padded
+    b = KMeans(8, chunk_size=500, resident_bytes=0, **kw).fit(
+        blobs
+    )  # streamed + padded
     np.testing.assert_array_equal(a.labels_, b.labels_)
     np.testing.assert_allclose(a.centroids_, b.centroids_, rtol=1e-4, atol=1e-4)
     np.testing.assert_array_equal(a.assign(blobs, chunk_size=500), a.labels_)
@@ -89,7 +93,9 @@ def test_empty_clusters_are_repaired(blobs):
 
 def test_minibatch_close_to_lloyd(blobs):
     lloyd = KMeans(8, n_iter=15, seed=0, verbose=False).fit(blobs)
-    mb = KMeans(8, n_iter=3, seed=0, algorithm="minibatch", batch_size=256, verbose=False).fit(blobs)
+    mb = KMeans(
+        8, n_iter=3, seed=0, algorithm="minibatch", batch_size=256, verbose=False
+    ).fit(blobs)
     assert mb.inertia_ <= 1.05 * lloyd.inertia_
     assert np.bincount(mb.labels_, minlength=8).min() > 0
 
@@ -104,7 +110,9 @@ def test_spherical_mode(blobs):
 def test_hierarchical(tmp_path):
     # 7 blobs plus a far pair of points: the pair becomes a top cluster with only two
     # members, hence two sub-clusters instead of three.
-    x = np.concatenate([_blobs(n=1998, d=16, centers=7), np.full((2, 16), 80.0, "float32")])
+    x = np.concatenate(
+        [_blobs(n=1998, d=16, centers=7), np.full((2, 16), 80.0, "float32")]
+    )
     x[-1, 0] = 81.0
     hk = HierarchicalKMeans(8, 3, n_iter=8, seed=0, verbose=False).fit(x)
     assert hk.n_clusters == 24 and hk.centroids_.shape == (24, 16)
@@ -140,7 +148,9 @@ def test_clear_errors(blobs):
     with pytest.raises(ValueError, match="not fitted"):
         KMeans(2).assign(blobs)
     km = KMeans(8, n_iter=2, verbose=False).fit(blobs)
-    with pytest.raises(ValueError, match="dimension 8 but the centroids have dimension 16"):
+    with pytest.raises(
+        ValueError, match="dimension 8 but the centroids have dimension 16"
+    ):
         km.assign(blobs[:, :8])
     with pytest.raises(ValueError, match="n_clusters must be"):
         KMeans(0)
@@ -167,7 +177,9 @@ def test_save_load_roundtrip(blobs, tmp_path):
     back = KMeans.load(tmp_path / "km")
     np.testing.assert_array_equal(back.centroids_, km.centroids_)
     np.testing.assert_array_equal(back.assign(blobs), km.labels_)
-    np.save(tmp_path / "km" / "centroids.npy", km.centroids_ + 1)  # corrupt the centroids
+    np.save(
+        tmp_path / "km" / "centroids.npy", km.centroids_ + 1
+    )  # corrupt the centroids
     with pytest.raises(ValueError, match="checksum"):
         load_kmeans(tmp_path / "km")
     with pytest.raises(FileNotFoundError):
