@@ -17,13 +17,13 @@ from common import alternate, machine, ratio, run_per_backend, select_backend
 BACKEND = select_backend(sys.argv)
 
 
-def main(quick):
+def main(quick, xla):
     import keras
     import numpy as np
 
     from keras_pn.models import GPTCausalLM, ProjectedGPT
 
-    batch_size, seq_len, repeats = (8, 128, 5) if quick else (16, 256, 10)
+    batch_size, seq_len, repeats = (8, 128, 5) if quick else (16, 128, 10)
     slm = GPTCausalLM.from_preset("slm_tiny", load_weights=False)
     pn = ProjectedGPT.from_preset("pn_tiny", load_weights=False)
     for model in (slm, pn):
@@ -31,6 +31,7 @@ def main(quick):
             optimizer=keras.optimizers.Adam(1e-4),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             weighted_metrics=[],
+            jit_compile=True if xla and keras.config.backend() != "torch" else "auto",
         )
     rng = np.random.default_rng(0)
     vocab, k = slm.backbone.vocabulary_size, pn.backbone.num_experts
@@ -49,7 +50,7 @@ def main(quick):
         fn()
     medians = alternate(steps, repeats)
     tokens_per_step = batch_size * seq_len
-    print(f"# {machine()}; backend {keras.config.backend()}; batch {batch_size} x {seq_len}")
+    print(f"# {machine()}; backend {keras.config.backend()}; batch {batch_size} x {seq_len}; xla {xla}")
     print(f"# parameters: slm_tiny {slm.backbone.count_params():,}, pn_tiny {pn.backbone.count_params():,}")
     for name, seconds in medians.items():
         print(f"# {name}: {seconds * 1e3:.1f} ms/step, {tokens_per_step / seconds:,.0f} tokens/s")
@@ -62,4 +63,4 @@ def main(quick):
 if __name__ == "__main__":
     if BACKEND == "all":
         sys.exit(run_per_backend(__file__, sys.argv))
-    main(quick="--quick" in sys.argv)
+    main(quick="--quick" in sys.argv, xla="--no_xla" not in sys.argv)

@@ -1663,6 +1663,7 @@ class PreparedData:
         repeat: bool = False,
         seed: int = 0,
         drop_remainder: bool = False,
+        max_windows: int | None = None,
     ):
         """Batches of a domain's windows: fine-tuning (train subset) or evaluation.
 
@@ -1678,6 +1679,10 @@ class PreparedData:
             repeat: repeat forever (then pass ``steps_per_epoch`` to ``fit``).
             seed: shuffle seed.
             drop_remainder: drop the last partial batch.
+            max_windows: keep at most this many windows, a fixed seeded sample
+                (in the split's order) that does not depend on ``seed``: every
+                method is evaluated on the same windows. For CPU-scale validation
+                and test sets; None keeps the whole split.
 
         Returns:
             A ``tf.data.Dataset`` of ``(x, y, sample_weight)`` batches with
@@ -1691,6 +1696,13 @@ class PreparedData:
             cluster_ids = self.cluster_ids(domain, split, with_cluster_ids_k)
             if size is not None:
                 cluster_ids = cluster_ids[self.subset_indices(domain, size)]
+        if max_windows is not None and len(ws) > max_windows:
+            if max_windows < 1:
+                raise PreparationError(f"max_windows must be >= 1, got {max_windows}.")
+            rows = np.sort(np.random.default_rng(1234).permutation(len(ws))[:max_windows])
+            ws = _select_windows(ws, rows)
+            if cluster_ids is not None:
+                cluster_ids = cluster_ids[rows]
         return domain_dataset(
             ws,
             split,

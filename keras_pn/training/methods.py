@@ -64,6 +64,10 @@ class RunConfig:
         finetune_max_steps: upper bound on fine-tuning steps.
         finetune_eval_every: steps between validation checks.
         patience: validation checks without improvement before stopping.
+        valid_windows: cap on validation windows (a fixed seeded sample; None:
+            the whole split). Early stopping only needs a stable estimate.
+        test_windows: cap on test windows for the reported perplexities (the same
+            sample for every method; None: the whole split).
         pn_clusters: k of the projected network and the mixture.
         is_clusters: k of importance sampling.
         expert_selection: `most_frequent` | `best_pretrained` | `finetune_all`.
@@ -78,13 +82,15 @@ class RunConfig:
     llm_preset: str = "llm_tiny"
     pn_preset: str = "pn_tiny"
     batch_size: int = 16
-    pretrain_tokens: int = 1_000_000
+    pretrain_tokens: int = 500_000
     is_tokens: int = None
     learning_rate: float = 3e-3
     finetune_learning_rate: float = None
-    finetune_max_steps: int = 400
-    finetune_eval_every: int = 25
+    finetune_max_steps: int = 200
+    finetune_eval_every: int = 10
     patience: int = 2
+    valid_windows: int = 128
+    test_windows: int = 512
     pn_clusters: int = 32
     is_clusters: int = 1024
     expert_selection: str = "most_frequent"
@@ -196,6 +202,7 @@ def pretrain(method, data, workdir, config, domain=None, size=None):
     if not os.path.exists(os.path.join(preset, "model.weights.h5")):
         model.preprocessor = _preprocessor(model, data)
         model.save_to_preset(preset)
+        model.preprocessor = None  # training and evaluation feed token ids
     return model, result
 
 
@@ -255,7 +262,9 @@ def specialize(
     train_data = _without_clusters(
         data.domain_stream(domain, "train", config.batch_size, size=size, shuffle=True, repeat=True)
     )
-    valid_data = _without_clusters(data.domain_stream(domain, "valid", config.batch_size))
+    valid_data = _without_clusters(
+        data.domain_stream(domain, "valid", config.batch_size, max_windows=config.valid_windows)
+    )
     if method == "slm_nopt":
         model = build_model("slm", data, config)
     elif method in ("slm", "llm", "is"):

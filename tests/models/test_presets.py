@@ -41,8 +41,8 @@ def test_architecture_presets_are_registered():
 def test_tiny_architectures_load_with_random_weights():
     slm = GPTCausalLM.from_preset("slm_tiny", load_weights=False)
     assert slm.preprocessor is None
-    batch = random_batch(seq_len=5, vocabulary_size=8192)
-    assert to_numpy(slm(batch)).shape == (3, 5, 8192)
+    batch = random_batch(seq_len=5, vocabulary_size=4096)
+    assert to_numpy(slm(batch)).shape == (3, 5, 4096)
     pn = ProjectedGPT.from_preset("pn_tiny", load_weights=False)
     assert pn.backbone.num_experts == 32
     expert = pn.project(expert=31)

@@ -125,10 +125,11 @@ def test_hard_mixture_trains_experts_independently():
 
 
 def test_fit_lowers_loss():
+    keras.utils.set_random_seed(0)
     pn = make_pn()
     pn.compile(optimizer=keras.optimizers.Adam(1e-2))
     data = {"prompts": ["the cat sat on the mat", "a dog ran in the fog"] * 2, "cluster_ids": np.array([0, 1, 0, 1])}
-    history = pn.fit(data, batch_size=4, epochs=8, verbose=0)
+    history = pn.fit(data, batch_size=4, epochs=12, verbose=0)
     losses = history.history["loss"]
     assert losses[-1] < 0.7 * losses[0], losses
 

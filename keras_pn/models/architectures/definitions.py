@@ -6,7 +6,7 @@ PN: 32 experts over the SLM with `h = m = k` and the MLPs of 5 of the 7
 blocks projected (our reading of the paper's 1,422M parameters; the first
 and last blocks stay shared). Tiny sizes are CPU-scale analogues with the
 same ratios (LLM about 6x the SLM, PN projecting all but the first and last
-blocks). Vocabulary: 32k (paper) or 8k (tiny) SentencePiece.
+blocks). Vocabulary: 32k (paper) or 4k (tiny) SentencePiece.
 
 Usage:
     python -m keras_pn.models.architectures.definitions
@@ -30,19 +30,19 @@ LLM_PAPER = dict(SLM_PAPER, num_heads=22, hidden_dim=2816, intermediate_dim=1126
 PN_PAPER = dict(SLM_PAPER, num_experts=32, projected_layers=[1, 2, 3, 4, 5])
 
 SLM_TINY = dict(
-    vocabulary_size=8192,
+    vocabulary_size=4096,
     num_layers=4,
     num_heads=4,
     hidden_dim=128,
     intermediate_dim=512,
     max_sequence_length=256,
 )
-LLM_TINY = dict(SLM_TINY, num_heads=6, hidden_dim=384, intermediate_dim=1536)
+LLM_TINY = dict(SLM_TINY, hidden_dim=256, intermediate_dim=1024)
 PN_TINY = dict(SLM_TINY, num_experts=32, projected_layers=[1, 2])
 
 ARCHITECTURES = {
     "slm_tiny": ("GPTBackbone", SLM_TINY, "Tiny SLM for CPU tests and demos."),
-    "llm_tiny": ("GPTBackbone", LLM_TINY, "Tiny LLM (about 5.5x slm_tiny)."),
+    "llm_tiny": ("GPTBackbone", LLM_TINY, "Tiny LLM (about 3x slm_tiny; the paper's LLM is 6x its SLM)."),
     "pn_tiny": (
         "ProjectedGPTBackbone",
         PN_TINY,
