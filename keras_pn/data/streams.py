@@ -380,14 +380,23 @@ def _stream_dataset(
     context_length: int,
     include_cluster_ids: bool,
     pad_id: int,
+    num_hosts: int = 1,
+    host_index: int = 0,
 ):
-    """tf.data stream over in-memory windows; row_batches gives each batch's rows."""
+    """tf.data stream over in-memory windows; row_batches gives each batch's rows.
+
+    With ``num_hosts > 1`` every host draws the same global batches of
+    ``batch_size`` rows and keeps its contiguous share of ``batch_size //
+    num_hosts`` rows, so the hosts' batches together are the single-host batch.
+    """
     import tensorflow as tf
 
     width = context_length + 1
+    batch_size, share = _host_share(batch_size, num_hosts, host_index)
 
     def generator():
         for rows in row_batches():
+            rows = rows[share]
             ids, lengths = gather_windows(values, row_splits, rows, width, pad_id)
             yield ids, lengths, window_clusters[rows]
 
@@ -410,6 +419,22 @@ def _stream_dataset(
             deterministic=True,
         )
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _host_share(batch_size: int, num_hosts: int, host_index: int):
+    """``(per-host batch size, slice of the global batch)`` of host ``host_index``."""
+    num_hosts, host_index = int(num_hosts), int(host_index)
+    if num_hosts < 1 or not 0 <= host_index < num_hosts:
+        raise ValueError(
+            f"host_index={host_index} must be in [0, num_hosts={num_hosts})."
+        )
+    if batch_size % num_hosts:
+        raise ValueError(
+            f"The global batch size {batch_size} does not split over {num_hosts} "
+            f"hosts. Fix: use a batch size that is a multiple of {num_hosts}."
+        )
+    per_host = batch_size // num_hosts
+    return per_host, slice(host_index * per_host, (host_index + 1) * per_host)
 
 
 def _check_context_length(index: dict[str, Any], context_length: int | None) -> int:
@@ -442,6 +467,8 @@ def resampled_dataset(
     include_cluster_ids: bool = True,
     pad_id: int | None = None,
     expected_tokenizer_sha256: str | None = None,
+    num_hosts: int = 1,
+    host_index: int = 0,
 ):
     """Importance-resampled generic stream matching a domain's cluster histogram.
 
@@ -461,10 +488,15 @@ def resampled_dataset(
         include_cluster_ids: add ``x["cluster_ids"]``.
         pad_id: padding id (default 0, ``<pad>``).
         expected_tokenizer_sha256: check the shards were tokenized by this tokenizer.
+        num_hosts: training hosts reading the stream (multi-host data parallelism).
+        host_index: this host, in ``[0, num_hosts)``. Every host draws the same
+            global batches of ``batch_size`` windows and yields its contiguous share
+            of ``batch_size // num_hosts``; together the hosts yield exactly the
+            single-host stream.
 
     Returns:
         A ``tf.data.Dataset`` of ``(x, y, sample_weight)`` batches (see the module
-        docstring).
+        docstring), of ``batch_size // num_hosts`` examples.
 
     Example:
 
@@ -502,6 +534,8 @@ def resampled_dataset(
         context_length,
         include_cluster_ids,
         _pad_id(pad_id),
+        num_hosts,
+        host_index,
     )
 
 
@@ -516,6 +550,8 @@ def generic_dataset(
     include_cluster_ids: bool = True,
     pad_id: int | None = None,
     expected_tokenizer_sha256: str | None = None,
+    num_hosts: int = 1,
+    host_index: int = 0,
 ):
     """The generic stream with cluster ids, for SLM and PN pretraining.
 
@@ -537,9 +573,14 @@ def generic_dataset(
         include_cluster_ids: add ``x["cluster_ids"]``.
         pad_id: padding id (default 0).
         expected_tokenizer_sha256: check the shards were tokenized by this tokenizer.
+        num_hosts, host_index: host sharding, as in ``resampled_dataset``: host
+            ``host_index`` yields rows ``[i * b, (i + 1) * b)`` of every global batch,
+            ``b = batch_size // num_hosts`` (a single-cluster batch stays single-
+            cluster on every host).
 
     Returns:
-        An infinite ``tf.data.Dataset`` of ``(x, y, sample_weight)`` batches.
+        An infinite ``tf.data.Dataset`` of ``(x, y, sample_weight)`` batches of
+        ``batch_size // num_hosts`` examples.
     """
     from keras_pn.data.shards import read_index, read_shards
 
@@ -563,6 +604,8 @@ def generic_dataset(
         context_length,
         include_cluster_ids,
         _pad_id(pad_id),
+        num_hosts,
+        host_index,
     )
 
 

@@ -24,7 +24,9 @@ def compile_for_training(model, learning_rate, total_steps, warmup_steps=None, c
     ``bench/pn_overhead.py --backend=tensorflow [--no_xla]``).
     """
     if jit_compile == "auto" and keras.config.backend() == "tensorflow":
-        jit_compile = True
+        from keras_pn.distribution import xla_compatible
+
+        jit_compile = xla_compatible()  # off under tf.distribute (keras#19005)
     model.compile(
         optimizer=paper_optimizer(
             learning_rate, total_steps, warmup_steps=warmup_steps, clipnorm=clipnorm
