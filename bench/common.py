@@ -46,15 +46,18 @@ def timed(fn):
     return time.perf_counter() - start
 
 
-def alternate(callables, repeats):
+def alternate(callables, repeats, rotate=False):
     """Time each callable `repeats` times, interleaved; return medians.
 
-    Interleaving spreads machine noise over all sides equally.
+    Interleaving spreads machine noise over all sides equally; `rotate` also
+    rotates the order every repetition, so no side always runs first.
     """
     times = {name: [] for name in callables}
-    for _ in range(repeats):
-        for name, fn in callables.items():
-            times[name].append(timed(fn))
+    names = list(callables)
+    for rep in range(repeats):
+        shift = rep % len(names) if rotate else 0
+        for name in names[shift:] + names[:shift]:
+            times[name].append(timed(callables[name]))
     return {name: statistics.median(values) for name, values in times.items()}
 
 
@@ -65,4 +68,77 @@ def machine():
 
 def ratio(name, value):
     """Print a headline ratio in the format RESULTS.md is generated from."""
-    print(f"RATIO {name} {value:.3f}", flush=True)
+    text = f"{value:.3f}" if abs(value) >= 0.1 or value == 0 else f"{value:.3g}"
+    print(f"RATIO {name} {text}", flush=True)
+
+
+# --- Shared by the training and inference speed benchmarks -------------------
+
+# Dense peak TFLOP/s of accelerators, by a substring of their name, for MFU:
+# bfloat16 tensor-core peaks, and TF32 tensor-core peaks for float32 (what
+# XLA and cuBLAS use for float32 matmuls by default on these GPUs).
+PEAK_TFLOPS = {
+    "H200": {"bfloat16": 989.4, "float32": 494.7},
+    "H100": {"bfloat16": 989.4, "float32": 494.7},
+    "A100": {"bfloat16": 312.0, "float32": 156.0},
+    "L4": {"bfloat16": 121.0, "float32": 60.0},
+}
+# A CPU's peak, when --peak_tflops is not given: cores x CPU_GHZ x
+# CPU_FLOPS_PER_CYCLE (two 256-bit FMA units: 2 x 8 float32 lanes x 2 FLOPs).
+CPU_GHZ = 2.5
+CPU_FLOPS_PER_CYCLE = 32
+
+
+def device_name():
+    """The device Keras computes on, in words (keras_pn's cost accounting)."""
+    from keras_pn.evaluation.costs import device_description
+
+    return device_description()
+
+
+def default_peak_tflops(compute_dtype="float32"):
+    """Peak TFLOP/s of the device Keras runs on, for MFU (see PEAK_TFLOPS)."""
+    name = device_name()
+    if not name.startswith("CPU"):
+        for key, peaks in PEAK_TFLOPS.items():
+            if key in name:
+                return peaks.get(compute_dtype, peaks["float32"])
+        return None  # an unknown accelerator: pass --peak_tflops
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    return cores * CPU_GHZ * CPU_FLOPS_PER_CYCLE / 1e3
+
+
+def peak_help():
+    return (
+        "peak TFLOP/s for MFU; default: the device's dense peak (bfloat16 or TF32 "
+        f"tensor cores: {', '.join(f'{k} {v}' for k, v in PEAK_TFLOPS.items())}), "
+        f"on CPU cores x {CPU_GHZ} GHz x {CPU_FLOPS_PER_CYCLE} float32 FLOPs/cycle "
+        "(AVX2: two 8-lane FMA units) -- an estimate, pass the real figure"
+    )
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def hide_gpus_from_tensorflow():
+    """Keep TensorFlow (tf.data, imported by Keras on every backend) off the GPUs.
+
+    Otherwise its first GPU use reserves most of their memory, next to jax or torch.
+    """
+    try:
+        import tensorflow as tf
+
+        tf.config.set_visible_devices([], "GPU")
+    except Exception:  # noqa: BLE001 -- no TF, or its devices are already initialised
+        pass
