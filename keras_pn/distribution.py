@@ -461,6 +461,36 @@ def xla_compatible():
     )
 
 
+def distributable_dataset(dataset):
+    """`dataset` made safe for the current distribution scope.
+
+    Under a TensorFlow strategy with several replicas, boolean features (the
+    streams' `padding_mask`) become int32: TensorFlow 2.21's MirroredStrategy
+    fails on them inside `fit` ("Value for attr 'T' of bool is not in the list
+    of allowed values ... AddN"). Elsewhere the dataset is returned unchanged.
+
+    Example:
+    ```python
+    with configure_distribution("data_parallel"):
+        model.fit(distributable_dataset(stream), steps_per_epoch=100)
+    ```
+    """
+    if _backend() != "tensorflow":
+        return dataset
+    import tensorflow as tf
+
+    if not tf.distribute.has_strategy() or tf.distribute.get_strategy().num_replicas_in_sync < 2:
+        return dataset
+
+    def to_int(x):
+        return tf.cast(x, tf.int32) if x.dtype == tf.bool else x
+
+    return dataset.map(
+        lambda *batch: tf.nest.map_structure(to_int, batch),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+
+
 def parse_mesh_shape(mesh_shape):
     """`"2,4"`, `[2, 4]` or `(2, 4)` -> `(2, 4)` (data, model)."""
     if isinstance(mesh_shape, str):
@@ -591,6 +621,75 @@ def initialize_multi_host(coordinator_address=None, num_processes=None, process_
         )
         return int(process_id or 0), int(num_processes or 1)
     raise DistributionError(f"No multi-host support for backend {backend!r}.")
+
+
+def split_host_cpu(num_devices):
+    """Split this host's CPU into `num_devices` logical devices.
+
+    For trying multi-device code (a recipe's `--distribution`) on a machine
+    without accelerators, as keras_pn's tests do. Call it before anything
+    else touches a device. JAX: sets
+    `XLA_FLAGS=--xla_force_host_platform_device_count=N`, read when JAX
+    starts its CPU backend. TensorFlow: `tf.config.set_logical_device_configuration`
+    on the first CPU. torch has no such thing (use `torchrun --nproc_per_node=N`).
+
+    Args:
+        num_devices: int >= 1.
+
+    Returns:
+        The number of devices now visible.
+
+    Raises:
+        DistributionError: the backend already started with another count,
+            or the backend is torch.
+
+    Example:
+    ```python
+    split_host_cpu(8)     # before building any model
+    with configure_distribution("data_parallel"):
+        ...
+    ```
+    """
+    num_devices = int(num_devices)
+    if num_devices < 1:
+        raise DistributionError(f"num_devices={num_devices} must be >= 1.")
+    backend = _backend()
+    if backend == "jax":
+        import jax
+
+        flag = f"--xla_force_host_platform_device_count={num_devices}"
+        flags = os.environ.get("XLA_FLAGS", "")
+        if "xla_force_host_platform_device_count" not in flags:
+            os.environ["XLA_FLAGS"] = (flags + " " + flag).strip()
+        count = len(jax.devices("cpu"))
+        if count != num_devices:
+            raise DistributionError(
+                f"JAX already runs on {count} CPU device(s), so it cannot be split into "
+                f"{num_devices} now. Fix: set XLA_FLAGS={flag} before starting Python, or "
+                "split the CPU before any JAX computation."
+            )
+        return count
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        try:
+            tf.config.set_logical_device_configuration(
+                cpu, [tf.config.LogicalDeviceConfiguration()] * num_devices
+            )
+        except RuntimeError as error:
+            count = len(tf.config.list_logical_devices("CPU"))
+            if count != num_devices:
+                raise DistributionError(
+                    f"TensorFlow already initialized {count} CPU device(s), so it cannot "
+                    f"be split into {num_devices} now ({error}). Fix: split the CPU "
+                    "before any TensorFlow computation."
+                ) from error
+        return len(tf.config.list_logical_devices("CPU"))
+    raise DistributionError(
+        "split_host_cpu: torch has no logical CPU devices. Fix: launch N processes "
+        "with `torchrun --nproc_per_node=N` (see torch_data_parallel)."
+    )
 
 
 # --------------------------------------------------------------------------------------

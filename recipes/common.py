@@ -75,12 +75,16 @@ def define_distribution_flags():
     flags.DEFINE_integer("num_processes", None, "Multi-host JAX: number of processes (hosts).")
     flags.DEFINE_integer("process_id", None, "Multi-host JAX: this process, in [0, num_processes).")
     flags.DEFINE_string("tpu", None, "TensorFlow only: TPUStrategy target ('local' on a TPU VM).")
+    flags.DEFINE_integer("cpu_devices", None, "Split the host CPU into N logical devices (JAX, TensorFlow) to try --distribution without accelerators.")
 
 
 def distribution_scope():
     """The `keras_pn.distribution` context described by the flags; build models in it."""
     from keras_pn.distribution import configure_distribution
+    from keras_pn.distribution import split_host_cpu
 
+    if FLAGS.cpu_devices:
+        split_host_cpu(FLAGS.cpu_devices)
     return configure_distribution(
         FLAGS.distribution,
         FLAGS.mesh_shape,

@@ -93,6 +93,7 @@ class CausalSelfAttention(keras.layers.Layer):
                     kernel_initializer=keras.initializers.get(
                         keras.initializers.serialize(initializer)
                     ),
+                    dtype=self.dtype_policy,
                 )
             )
         (
@@ -106,7 +107,7 @@ class CausalSelfAttention(keras.layers.Layer):
                 layer.build(inputs_shape)
             else:
                 layer.build(inputs_shape, expert_code_shape)
-        self.dropout_layer = keras.layers.Dropout(self.dropout)
+        self.dropout_layer = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
         self.built = True
 
     def call(

@@ -238,7 +238,7 @@ class ProjectedDense(keras.layers.Layer):
         return config
 
 
-def make_dense(units, projection, name, kernel_initializer, use_bias=True):
+def make_dense(units, projection, name, kernel_initializer, use_bias=True, dtype=None):
     """A plain `keras.layers.Dense`, or a `ProjectedDense` when `projection`.
 
     Args:
@@ -248,18 +248,21 @@ def make_dense(units, projection, name, kernel_initializer, use_bias=True):
         name: the layer name (plain layers keep names LoRA can target).
         kernel_initializer: initializer of the kernel (or kernel bases).
         use_bias: bool.
+        dtype: dtype policy of the layer (the parent's, e.g. mixed_bfloat16).
     """
     if projection is None:
         return keras.layers.Dense(
             units,
             use_bias=use_bias,
             kernel_initializer=kernel_initializer,
+            dtype=dtype,
             name=name,
         )
     return ProjectedDense(
         units,
         use_bias=use_bias,
         kernel_initializer=kernel_initializer,
+        dtype=dtype,
         name=name,
         **projection,
     )

@@ -82,7 +82,7 @@ class TransformerDecoderBlock(keras.layers.Layer):
         hidden_dim = inputs_shape[-1]
         self.hidden_dim = hidden_dim
         self.attention_norm = keras.layers.LayerNormalization(
-            epsilon=self.layer_norm_epsilon, name="attention_norm"
+            epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name="attention_norm"
         )
         self.attention_norm.build(inputs_shape)
         self.attention = CausalSelfAttention(
@@ -93,11 +93,12 @@ class TransformerDecoderBlock(keras.layers.Layer):
             output_kernel_initializer=self._initializer(
                 self.output_kernel_initializer
             ),
+            dtype=self.dtype_policy,
             name="attention",
         )
         self.attention.build(inputs_shape, expert_code_shape)
         self.mlp_norm = keras.layers.LayerNormalization(
-            epsilon=self.layer_norm_epsilon, name="mlp_norm"
+            epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name="mlp_norm"
         )
         self.mlp_norm.build(inputs_shape)
         self.mlp_intermediate_dense = make_dense(
@@ -105,12 +106,14 @@ class TransformerDecoderBlock(keras.layers.Layer):
             self.mlp_projection,
             name="mlp_intermediate_dense",
             kernel_initializer=self._initializer(self.kernel_initializer),
+            dtype=self.dtype_policy,
         )
         self.mlp_output_dense = make_dense(
             hidden_dim,
             self.mlp_projection,
             name="mlp_output_dense",
             kernel_initializer=self._initializer(self.output_kernel_initializer),
+            dtype=self.dtype_policy,
         )
         intermediate_shape = tuple(inputs_shape[:-1]) + (self.intermediate_dim,)
         if self.mlp_projection is None:
@@ -119,7 +122,7 @@ class TransformerDecoderBlock(keras.layers.Layer):
         else:
             self.mlp_intermediate_dense.build(inputs_shape, expert_code_shape)
             self.mlp_output_dense.build(intermediate_shape, expert_code_shape)
-        self.dropout_layer = keras.layers.Dropout(self.dropout)
+        self.dropout_layer = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
         self.built = True
 
     def call(

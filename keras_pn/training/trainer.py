@@ -157,7 +157,10 @@ def train(
     state["total_steps"] = total_steps
     initial_epoch = int(state["step"]) // steps_per_epoch
     if initial_epoch < checkpoints:
+        from keras_pn.distribution import distributable_dataset
+
         data = dataset.skip(int(state["step"])) if state["step"] else dataset
+        data = distributable_dataset(data)
         all_callbacks = [
             _CheckpointCallback(checkpointer, steps_per_epoch, tokens_per_step, state),
             *callbacks,

@@ -15,6 +15,8 @@ from keras_pn.data.cluster_stats import (
     write_stats_table,
 )
 
+pytestmark = pytest.mark.backend_agnostic  # no Keras backend involved
+
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 

@@ -17,6 +17,8 @@ from keras_pn.data import corpora
 from keras_pn.data.corpora import builder, cache, fetch, jsonl, tools
 from keras_pn.data.corpora.sources import Source
 
+pytestmark = pytest.mark.backend_agnostic  # no Keras backend involved
+
 N_COOKIES = 60
 
 

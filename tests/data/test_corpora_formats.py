@@ -38,6 +38,8 @@ from keras_pn.data.corpora.formats import (
 )
 from keras_pn.data.corpora.sources import SOURCES
 
+pytestmark = pytest.mark.backend_agnostic  # no Keras backend involved
+
 
 def _write(path, data):
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,8 @@ from keras_pn.data.corpora import DomainFormatError, iter_jsonl, read_domain
 from keras_pn.data.corpora.jsonl import write_jsonl, write_shards
 from keras_pn.data.corpora.text import Document
 
+pytestmark = pytest.mark.backend_agnostic  # no Keras backend involved
+
 
 def _domain(
     tmp_path,

@@ -10,6 +10,8 @@ from keras_pn.data.corpora import archives, dedup, errors, split
 from keras_pn.data.corpora.decontaminate import NgramIndex, decontaminate
 from keras_pn.data.corpora.text import Document, clean_text
 
+pytestmark = pytest.mark.backend_agnostic  # no Keras backend involved
+
 
 def test_clean_text_normalizes_whitespace_controls_and_unicode():
     raw = "\ufeffTitle  \r\n\r\n\r\n\r\nCafe\u0301\x00 text\x0c\tend \n\n"

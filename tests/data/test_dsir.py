@@ -8,6 +8,8 @@ import pytest
 
 from keras_pn.data.dsir import dsir_select
 
+pytestmark = pytest.mark.backend_agnostic  # no Keras backend involved
+
 COOKING = "flour sugar butter oven bake whisk dough salt simmer sauce garlic".split()
 COMPUTING = "kernel compiler thread memory cache socket pointer buffer mutex".split()
 COMMON = "the a of and to in is with for on".split()

@@ -9,6 +9,8 @@ import pytest
 from keras_pn.data import shards as sh
 from keras_pn.data.windows import WindowSet
 
+pytestmark = pytest.mark.backend_agnostic  # no Keras backend involved
+
 T = 6
 K = 5
 

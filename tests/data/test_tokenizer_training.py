@@ -8,6 +8,8 @@ import sentencepiece as spm
 
 from keras_pn.data import tokenizer_training as tt
 
+pytestmark = pytest.mark.backend_agnostic  # no Keras backend involved
+
 WORDS = (
     "the of and to in a is that for it as was with be by on not he this are or his "
     "from at which but have an they you were her she there been one all we their def "

@@ -182,3 +182,28 @@ def test_save_and_load_preset(tmp_path):
     restored = GPTCausalLM.from_preset(str(tmp_path / "expert_1"))
     plain = {k: batch[k] for k in ("token_ids", "padding_mask")}
     np.testing.assert_allclose(to_numpy(restored(plain)), to_numpy(slm(plain)), atol=1e-6)
+
+
+@pytest.mark.parametrize("projected_attention", [False, True])
+def test_mixed_bfloat16_reaches_every_layer_and_trains(projected_attention):
+    """A `mixed_bfloat16` backbone computes every block in bfloat16 and trains."""
+    from keras_pn.training.trainer import compile_for_training
+
+    backbone = ProjectedGPTBackbone(
+        **TINY_PN, projected_attention=projected_attention, dtype="mixed_bfloat16"
+    )
+    layers = [l for l in backbone._flatten_layers() if l.weights]
+    assert {l.dtype_policy.name for l in layers} == {"mixed_bfloat16"}, [
+        (l.name, l.dtype_policy.name) for l in layers if l.dtype_policy.name != "mixed_bfloat16"
+    ]
+    assert all(w.dtype == "float32" for w in backbone.weights)  # float32 variables
+    pn = ProjectedGPT(backbone)
+    batch = random_batch(seq_len=9, num_experts=TINY_PN["num_experts"])
+    assert np.all(np.isfinite(to_numpy(pn(batch)).astype("float32")))
+    compile_for_training(pn, 1e-3, total_steps=2)
+    loss = pn.train_on_batch(batch, batch["token_ids"])
+    assert np.isfinite(float(loss))
+    expert = pn.project(expert=1)
+    assert {l.dtype_policy.name for l in expert.backbone._flatten_layers() if l.weights} == {
+        "mixed_bfloat16"
+    }

@@ -44,7 +44,7 @@ def corpus(tmp_path):
     generic = [t for i, topic in enumerate(TOPICS) for t in _documents(topic, 60, i)]
     _write_jsonl(tmp_path / "generic" / "shard-00000.jsonl", generic)
     domains = {}
-    for name, topic in (("sailing", "sea"), ("legal", "law")):
+    for name, topic in (("sailing", "sea"),):  # one domain: every method, half the CI time
         for j, split in enumerate(("train", "valid", "test")):
             _write_jsonl(tmp_path / name / f"{split}.jsonl", _documents(topic, 12, 100 + j))
         domains[name] = str(tmp_path / name)
@@ -52,6 +52,7 @@ def corpus(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.tensorflow_only  # the main job's backend; every method's pieces are tested on all three
 def test_plan_early_runs_every_method(corpus, tmp_path):
     from keras_pn.plan_early import run_plan_early
 
@@ -76,7 +77,7 @@ def test_plan_early_runs_every_method(corpus, tmp_path):
     methods = {"slm", "slm_nopt", "llm", "llm_lora", "mix", "pn", "pn_histogram", "is", "distill"}
     assert set(results["perplexity"]) == methods
     for method in methods:
-        assert set(results["perplexity"][method]) == {"sailing", "legal"}
+        assert set(results["perplexity"][method]) == {"sailing"}
         assert all(np.isfinite(v) and v > 1 for v in results["perplexity"][method].values())
         assert np.isfinite(results["macro"][method])
     for name in ("results.json", "results.md"):
@@ -94,7 +95,7 @@ def test_plan_early_runs_every_method(corpus, tmp_path):
 
     zoo = tmp_path / "zoo"
     written = export_zoo(workdir, zoo, command="plan_early (test)")
-    assert set(written) == {"pn_tiny_generic", "pn_tiny_sailing", "pn_tiny_legal"}
+    assert set(written) == {"pn_tiny_generic", "pn_tiny_sailing"}
     entry = json.load(open(zoo / "sailing" / "pn_tiny_sailing" / "zoo.json"))
     assert entry["parameter_count"] == expert.backbone.count_params()
     assert entry["metrics"]["sailing"]["pn"] == results["perplexity"]["pn"]["sailing"]
