@@ -20,6 +20,7 @@ import os
 import pathlib
 
 import keras
+from keras.src.saving.serialization_lib import SafeModeScope
 from keras_hub.src.utils import preset_utils as hub_preset_utils
 
 CONFIG_FILE = "config.json"
@@ -122,6 +123,7 @@ def load_config(preset_dir, filename=CONFIG_FILE):
     if not isinstance(config, dict):
         raise PresetError(f"'{path}' must hold a JSON object; the preset is corrupt.")
     check_safe_config(config, path)
+    check_file_references(config, path)
     return config
 
 
@@ -144,6 +146,16 @@ def check_safe_config(config, path):
             )
         module = node.get("module")
         registered = node.get("registered_name")
+        if isinstance(module, str) and module.split(".")[0] == "keras_pn" and (
+            not isinstance(registered, str)
+            or keras.saving.get_registered_object(registered) is None
+        ):
+            raise PresetError(
+                f"'{path}' names '{module}.{class_name}' (registered name "
+                f"{registered!r}), which is not registered as a keras_pn class; "
+                "refusing to load it. Fix: save the preset again "
+                "with `save_to_preset()`."
+            )
         if module is not None and not (
             module == "builtins"
             or module in ("keras", "keras_hub", "keras_pn")
@@ -161,9 +173,42 @@ def check_safe_config(config, path):
         ):
             raise PresetError(
                 f"'{path}' names class '{registered}', which is not registered "
-                "with Keras. Fix: import the package that defines it first "
-                "(keras_pn classes register on `import keras_pn`)."
+                "with Keras; refusing to load it. Fix: import the package that "
+                "defines it first (keras_pn classes register on `import keras_pn`)."
             )
+
+
+# Config keys that name files a tokenizer reads. A preset's tokenizer files live in
+# its own `assets/` directory; a path here could make loading read any file.
+_FILE_KEYS = ("proto", "vocabulary", "merges", "spm_proto")
+
+
+def check_file_references(config, path):
+    """Refuse tokenizer file paths in a config that could escape the preset."""
+    for node in _walk(config):
+        config_file = node.get("config_file")
+        if config_file is not None and (
+            not isinstance(config_file, str)
+            or os.path.basename(config_file) != config_file
+            or config_file.startswith(".")
+            or os.path.isabs(config_file)
+        ):
+            raise PresetError(
+                f"'{path}' sets config_file={config_file!r}: tokenizer assets are "
+                "looked up under a directory named after it, so a path there could "
+                "read files outside the preset directory; refusing to load it. Fix: "
+                "save the preset again with `save_to_preset()` (config_file is a "
+                "plain name such as 'tokenizer.json')."
+            )
+        for key in _FILE_KEYS:
+            if isinstance(node.get(key), str):
+                raise PresetError(
+                    f"'{path}' sets {key}={node[key]!r}: a file path, which could "
+                    "read a file outside the preset directory; refusing to load it. "
+                    "Preset tokenizers read their files from the preset's "
+                    "assets/ directory. Fix: save the preset again with "
+                    "`save_to_preset()` (it writes null here)."
+                )
 
 
 def _walk(node):
@@ -208,19 +253,17 @@ def check_preset_dir(preset_dir, require_weights):
 
 
 def check_asset_paths(preset_dir):
-    """Refuse symlinks or files in `assets/` that point outside the preset."""
+    """Refuse files of the preset (assets, weights, configs) that point outside it."""
     root = os.path.realpath(preset_dir)
-    assets = os.path.join(preset_dir, "assets")
-    if not os.path.isdir(assets):
-        return
-    for dirpath, dirnames, filenames in os.walk(assets):
+    for dirpath, dirnames, filenames in os.walk(preset_dir):
         for entry in dirnames + filenames:
             real = os.path.realpath(os.path.join(dirpath, entry))
             if os.path.commonpath([root, real]) != root:
                 raise PresetError(
-                    f"Asset '{os.path.join(dirpath, entry)}' points outside "
+                    f"'{os.path.join(dirpath, entry)}' points outside "
                     f"the preset directory '{preset_dir}' (to '{real}'); "
-                    "refusing to load it."
+                    "refusing to load it. Fix: copy the file into the preset "
+                    "instead of linking to it."
                 )
 
 
@@ -264,7 +307,8 @@ def load_from_preset(cls, parent_from_preset, preset, *args, **kwargs):
             # Architecture presets carry no tokenizer.
             kwargs["preprocessor"] = None
     if issubclass(cls, Tokenizer):
-        return _load_tokenizer(cls, path, *args, **kwargs)
+        with SafeModeScope(True):
+            return _load_tokenizer(cls, path, *args, **kwargs)
     if issubclass(cls, Task) and "backbone" not in kwargs:
         overrides = _backbone_overrides(cls, kwargs)
         if overrides:
@@ -274,7 +318,10 @@ def load_from_preset(cls, parent_from_preset, preset, *args, **kwargs):
                 path, load_weights=load_weights, **overrides
             )
     try:
-        return parent_from_preset(path, *args, **kwargs)
+        # Keras safe mode even if the caller enabled unsafe deserialization
+        # globally: a preset never runs code stored in it (no lambdas).
+        with SafeModeScope(True):
+            return parent_from_preset(path, *args, **kwargs)
     except (OSError, ValueError) as error:
         if isinstance(error, PresetError):
             raise

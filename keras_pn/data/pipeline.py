@@ -265,7 +265,13 @@ class _JsonlIndex:
                 f.seek(int(self.offsets[d]))
                 line = f.readline()
                 try:
-                    record = json.loads(line)
+                    record = json.loads(line.decode("utf-8"))
+                except UnicodeDecodeError as e:
+                    raise PreparationError(
+                        f"{self.paths[i]} at byte {int(self.offsets[d])}: invalid "
+                        f"UTF-8 at byte {e.start} of the line. Fix: re-encode the file "
+                        "as UTF-8, e.g. `iconv -f latin1 -t utf-8`."
+                    ) from None
                 except ValueError as e:
                     raise PreparationError(
                         f"{self.paths[i]} at byte {int(self.offsets[d])}: invalid "

@@ -137,7 +137,10 @@ class ShardWriter:
         cluster_id = int(cluster_id)
         if not 0 <= cluster_id < self.num_clusters:
             raise ValueError(
-                f"cluster_id {cluster_id} is outside [0, {self.num_clusters})."
+                f"cluster_id {cluster_id} is outside [0, {self.num_clusters}). Fix: "
+                "pass the labels of the k-means model with num_clusters="
+                f"{self.num_clusters} clusters (KMeans.assign), or set num_clusters to "
+                "that model's k."
             )
         if not 2 <= len(token_ids) <= self.context_length + 1:
             raise ValueError(

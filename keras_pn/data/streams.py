@@ -81,9 +81,25 @@ def _normalize_target(
             "sharded the generic windows."
         )
     if not np.all(np.isfinite(p)) or np.any(p < 0):
-        raise ValueError("The target histogram must be finite and non-negative.")
+        bad = np.flatnonzero(~np.isfinite(p) | (p < 0))
+        raise ValueError(
+            "The target histogram must be finite and non-negative; entries "
+            f"{bad[:8].tolist()} are {p[bad[:8]].tolist()}. Fix: pass the domain's "
+            "cluster counts (np.bincount of its labels) or their normalized "
+            "frequencies."
+        )
     if p.sum() <= 0:
-        raise ValueError("The target histogram is all zeros: nothing to sample.")
+        raise ValueError(
+            "The target histogram is all zeros: nothing to sample. Fix: compute it "
+            "from the domain's cluster labels (np.bincount(labels, minlength=k))."
+        )
+    if not np.all(p == np.round(p)) and abs(p.sum() - 1.0) > 1e-3:
+        # Counts are normalized silently; fractions that do not sum to 1 are suspect.
+        logger.warning(
+            "The target histogram sums to %.6g, not 1 (nor is it integer counts); it "
+            "is normalized to sum to 1.",
+            p.sum(),
+        )
     p = p / p.sum()
     missing = (p > 0) & (cluster_sizes == 0)
     if missing.any():
@@ -105,7 +121,11 @@ def _normalize_target(
                 f"on_missing must be 'raise' or 'renormalize', got {on_missing!r}."
             )
         if mass >= 1.0 - 1e-12:
-            raise ValueError(message + " No target mass is left on non-empty clusters.")
+            raise ValueError(
+                message + " No target mass is left on non-empty clusters. Fix: use "
+                "fewer clusters (a smaller k) or more generic text, so that the "
+                "domain's clusters hold generic windows."
+            )
         logger.warning(message + " Renormalizing over the remaining clusters.")
         p = np.where(missing, 0.0, p)
         p = p / p.sum()

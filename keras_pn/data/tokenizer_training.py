@@ -48,6 +48,7 @@ PAD_PIECE, UNK_PIECE, BOS_PIECE, EOS_PIECE = "<pad>", "<unk>", "<s>", "</s>"
 # bytes by default) silently; documents are therefore cut at line boundaries into chunks
 # of at most this size.
 _MAX_CHUNK_BYTES = 2048
+_WARN_LINE_BYTES = 2**20
 
 
 def _is_file_list(value: Any) -> bool:
@@ -93,10 +94,18 @@ def _iter_text_inputs(text_files_or_iterable: Any) -> Iterator[str]:
                 f"Tokenizer training input {path!r} does not exist."
             )
         if path.endswith(".jsonl"):
-            with open(path, encoding="utf-8") as f:
-                for line_number, line in enumerate(f, 1):
-                    if not line.strip():
+            with open(path, "rb") as f:
+                for line_number, raw in enumerate(f, 1):
+                    if not raw.strip():
                         continue
+                    try:
+                        line = raw.decode("utf-8")
+                    except UnicodeDecodeError as e:
+                        raise ValueError(
+                            f"{path}:{line_number} is not valid UTF-8 (byte {e.start})"
+                            "; a binary file? Fix: pass UTF-8 JSONL files, e.g. "
+                            "re-encode with `iconv -f latin1 -t utf-8`."
+                        ) from None
                     try:
                         record = json.loads(line)
                     except json.JSONDecodeError as e:
@@ -108,23 +117,64 @@ def _iter_text_inputs(text_files_or_iterable: Any) -> Iterator[str]:
                     if isinstance(text, str):
                         yield text
         else:
-            with open(path, encoding="utf-8", errors="replace") as f:
-                yield f.read()
+            with open(path, "rb") as f:
+                data = f.read()
+            if b"\x00" in data:
+                raise ValueError(
+                    f"Tokenizer training input {path!r} contains NUL bytes: it looks "
+                    "like a binary file, not text. Fix: pass UTF-8 text or JSONL "
+                    "files."
+                )
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError as e:
+                logger.warning(
+                    "%s is not valid UTF-8 (byte %d); undecodable bytes are replaced "
+                    "by U+FFFD for tokenizer training.",
+                    path,
+                    e.start,
+                )
+                text = data.decode("utf-8", errors="replace")
+            yield text
+
+
+def _cut_long_line(line: str, max_bytes: int) -> Iterator[str]:
+    """Cuts one line into pieces of at most max_bytes UTF-8 bytes, in linear time.
+
+    The line is encoded once and cut at character boundaries (never before a UTF-8
+    continuation byte), so a 50 MB line costs about as much as reading it.
+    """
+    data = line.encode("utf-8", "surrogatepass")
+    # Lines of a few KB (minified code) are common and cut quietly; a huge one is
+    # more likely a broken file, so it is reported.
+    log = logger.warning if len(data) >= _WARN_LINE_BYTES else logger.debug
+    log(
+        "A %d-byte line without line breaks was cut into pieces of at most %d bytes "
+        "for tokenizer training.",
+        len(data),
+        max_bytes,
+    )
+    start = 0
+    while start < len(data):
+        stop = min(start + max_bytes, len(data))
+        while stop < len(data) and stop > start + 1 and (data[stop] & 0xC0) == 0x80:
+            stop -= 1  # Back off to the first byte of a character.
+        yield data[start:stop].decode("utf-8", "surrogatepass")
+        start = stop
 
 
 def _chunk_document(text: str, max_bytes: int = _MAX_CHUNK_BYTES) -> Iterator[str]:
     """Cuts a document into training chunks at line boundaries, each <= max_bytes."""
     current, size = [], 0
     for line in text.splitlines(keepends=True):
-        n = len(line.encode("utf-8"))
+        n = len(line.encode("utf-8", "surrogatepass"))
         if size + n > max_bytes and current:
             yield "".join(current)
             current, size = [], 0
-        while n > max_bytes:  # One very long line: cut on characters.
-            cut = max_bytes // 4  # Up to 4 bytes per UTF-8 character.
-            yield line[:cut]
-            line = line[cut:]
-            n = len(line.encode("utf-8"))
+        if n > max_bytes:  # One very long line: cut on characters.
+            *pieces, line = _cut_long_line(line, max_bytes)
+            yield from pieces
+            n = len(line.encode("utf-8", "surrogatepass"))
         current.append(line)
         size += n
     if current:
@@ -194,12 +244,18 @@ def train_sentencepiece(
         )
 
     n_docs = [0]
+    # An error raised while reading the input (a binary or malformed file) would be
+    # swallowed by SentencePiece's C++ trainer; it is kept here and re-raised.
+    input_errors: list[Exception] = []
 
     def sentences() -> Iterator[str]:
-        for text in _iter_text_inputs(text_files_or_iterable):
-            if text and text.strip():
-                n_docs[0] += 1
-                yield from _chunk_document(text)
+        try:
+            for text in _iter_text_inputs(text_files_or_iterable):
+                if text and text.strip():
+                    n_docs[0] += 1
+                    yield from _chunk_document(text)
+        except Exception as e:  # noqa: BLE001 - re-raised below, unchanged
+            input_errors.append(e)
 
     spm.set_random_generator_seed(seed)
     buffer = io.BytesIO()
@@ -220,14 +276,20 @@ def train_sentencepiece(
             hard_vocab_limit,
         )
     except RuntimeError as e:
+        if input_errors:
+            raise input_errors[0] from None
         if n_docs[0] == 0:
             raise ValueError(
-                "No non-empty document in the tokenizer training input."
+                "No non-empty document in the tokenizer training input. Fix: pass "
+                "JSONL files whose records have a non-empty 'text' field, text files, "
+                "or non-empty document strings."
             ) from None
         raise RuntimeError(
             f"SentencePiece training failed: {e} If the vocabulary is too large for "
             "the text, lower vocabulary_size or pass hard_vocab_limit=False."
         ) from e
+    if input_errors:
+        raise input_errors[0]
     proto = buffer.getvalue()
     if output_path is not None:
         output_path = os.fspath(output_path)

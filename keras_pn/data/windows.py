@@ -272,7 +272,18 @@ def iter_windows(
         bar = tqdm(unit="doc", desc="windows", disable=not progress)
         texts = lambda: iter(source)  # noqa: E731
 
+    # An error while reading the source (a malformed file) would reach the caller
+    # wrapped in a tf.errors.InvalidArgumentError by tf.data; it is kept here and
+    # re-raised as itself once the batches before it are consumed.
+    source_errors: list[Exception] = []
+
     def batches():
+        try:
+            yield from read_batches()
+        except Exception as error:  # noqa: BLE001 - re-raised below, unchanged
+            source_errors.append(error)
+
+    def read_batches():
         doc_indices, batch = [], []
         for doc_index, text in enumerate(texts()):
             stats.documents += 1
@@ -326,6 +337,8 @@ def iter_windows(
                 )
     finally:
         bar.close()
+    if source_errors:
+        raise source_errors[0]
     if stats.skipped_empty:
         logger.info(
             "Skipped %d empty or whitespace-only documents of %d.",

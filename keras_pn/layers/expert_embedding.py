@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_pn.api_export import keras_pn_export
+from keras_pn.backend_utils import concrete_value
 
 
 @keras_pn_export("keras_pn.layers.ExpertEmbedding")
@@ -79,9 +80,37 @@ class ExpertEmbedding(keras.layers.Layer):
         self.built = True
 
     def call(self, cluster_ids):
+        self._check_cluster_ids(cluster_ids)
         cluster_ids = ops.cast(cluster_ids, "int32")
-        codes = ops.take(self.embeddings, cluster_ids, axis=0)  # (batch, m)
+        # An out-of-range id gives a NaN code on every backend (a plain gather would
+        # give NaN on JAX, clamp under XLA and fail on TensorFlow's CPU kernel), so
+        # a traced training step reports a NaN loss instead of training silently.
+        valid = ops.logical_and(cluster_ids >= 0, cluster_ids < self.num_experts)
+        safe_ids = ops.clip(cluster_ids, 0, self.num_experts - 1)
+        codes = ops.take(self.embeddings, safe_ids, axis=0)  # (batch, m)
+        codes = ops.where(ops.expand_dims(valid, -1), codes, float("nan"))
         return ops.cast(codes, self.compute_dtype)
+
+    def _check_cluster_ids(self, cluster_ids):
+        """Eagerly refuse ids outside [0, num_experts).
+
+        A gather out of range does not fail everywhere (JAX returns NaN codes), so
+        concrete ids are checked here; traced ids (inside `fit`'s compiled step)
+        cannot be, and the trainer reports the resulting NaN loss instead.
+        """
+        ids = concrete_value(cluster_ids)
+        if ids is None or ids.size == 0:
+            return
+        low, high = int(ids.min()), int(ids.max())
+        if low < 0 or high >= self.num_experts:
+            bad = low if low < 0 else high
+            raise ValueError(
+                f"Cluster id {bad} is out of range: this model has "
+                f"{self.num_experts} experts (cluster ids 0..{self.num_experts - 1}). "
+                "Fix: use the cluster ids of the k-means model the network was "
+                f"trained with (k={self.num_experts}), or build the model with "
+                "num_experts=k of your clustering."
+            )
 
     def from_histogram(self, histogram):
         """Soft codes `p @ E` from cluster histograms `(k,)` or `(batch, k)`."""

@@ -11,6 +11,7 @@ checkpoint.
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 
@@ -64,7 +65,14 @@ class Checkpointer:
         if not os.path.exists(pointer):
             return None, None
         with open(pointer) as f:
-            name = json.load(f)["checkpoint"]
+            name = json.load(f).get("checkpoint")
+        if not isinstance(name, str) or not re.fullmatch(r"step-\d{9}", name):
+            raise ValueError(
+                f"{pointer} names checkpoint {name!r}, not a `step-NNNNNNNNN` "
+                "directory of this run; refusing to load files outside "
+                f"{self.directory}. Fix: delete {pointer} to start over, or point it "
+                'at an existing checkpoint ({"checkpoint": "step-000000120"}).'
+            )
         path = os.path.join(self.directory, name)
         with open(os.path.join(path, "state.json")) as f:
             return path, json.load(f)
@@ -110,8 +118,18 @@ class Checkpointer:
         if path is None:
             return None
         model.load_weights(os.path.join(path, "model.weights.h5"))
-        with np.load(os.path.join(path, "optimizer.npz"), allow_pickle=False) as data:
-            arrays = [data[key] for key in sorted(data.files)]
+        optimizer_file = os.path.join(path, "optimizer.npz")
+        try:
+            with np.load(optimizer_file, allow_pickle=False) as data:
+                arrays = [data[key] for key in sorted(data.files)]
+        except ValueError as error:
+            if "allow_pickle" not in str(error):
+                raise
+            raise ValueError(
+                f"{optimizer_file} holds pickled Python objects, which keras_pn never "
+                "loads (unpickling runs arbitrary code); checkpoints only hold plain "
+                f"arrays. Fix: delete {self.directory} to start the run over."
+            ) from None
         if arrays:
             optimizer = model.optimizer
             if not optimizer.built:

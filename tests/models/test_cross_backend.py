@@ -39,6 +39,7 @@ print("DIFFS " + json.dumps(diffs))
 
 
 @pytest.mark.slow
+@pytest.mark.backend_agnostic  # with tests/reliability/test_cross_backend.py: every pair, once per CI run
 def test_presets_give_the_same_logits_on_every_backend(tmp_path):
     here = keras.config.backend()
     models = {

@@ -308,7 +308,10 @@ def build_dataset(
         shutil.rmtree(workdir, ignore_errors=True)
         if not docs:
             raise errors.CorpusError(
-                f"dataset '{name}' has no documents after cleaning."
+                f"dataset '{name}' has no documents after cleaning: its sources "
+                "parsed to empty or whitespace-only text. Nothing was written to the "
+                "cache. Fix: check each source row's include globs and format in "
+                "keras_pn/data/corpora/sources.py."
             )
         if name == sources_lib.GENERIC:
             files, extra = _write_generic(staging, docs, cache_dir, domains, timer)

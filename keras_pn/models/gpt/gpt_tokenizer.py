@@ -1,5 +1,7 @@
 """SentencePiece tokenizer of the GPT models (trained locally, shipped as an asset)."""
 
+import os
+
 from keras_hub.tokenizers import SentencePieceTokenizer
 
 from keras_pn.api_export import keras_pn_export
@@ -34,3 +36,9 @@ class GPTTokenizer(PresetMixin, SentencePieceTokenizer):
         self._add_special_token("</s>", "end_token")
         self._add_special_token("<pad>", "pad_token")
         super().__init__(proto=proto, **kwargs)
+
+    def load_assets(self, dir_path):
+        # The preset's own file, read as bytes: keras_pn loads presets in Keras
+        # safe mode, where keras-hub refuses a proto given as a file path.
+        with open(os.path.join(dir_path, "vocabulary.spm"), "rb") as f:
+            self.set_proto(f.read())

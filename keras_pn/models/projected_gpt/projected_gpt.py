@@ -6,6 +6,7 @@ from keras_hub.models import CausalLM
 from keras_pn.api_export import keras_pn_export
 from keras_pn.models.gpt import cached_generation
 from keras_pn.models.gpt.gpt_causal_lm import GPTCausalLM
+from keras_pn.models.gpt.gpt_causal_lm import check_vocabulary
 from keras_pn.models.gpt.gpt_causal_lm_preprocessor import GPTCausalLMPreprocessor
 from keras_pn.models.projected_gpt.projected_gpt_backbone import ProjectedGPTBackbone
 from keras_pn.models.projected_gpt.projected_gpt_backbone import validate_expert
@@ -45,6 +46,7 @@ class ProjectedGPT(CausalLM):
     preprocessor_cls = ProjectedGPTCausalLMPreprocessor
 
     def __init__(self, backbone, preprocessor=None, **kwargs):
+        check_vocabulary(backbone, preprocessor)
         # === Layers ===
         self.backbone = backbone
         self.preprocessor = preprocessor
@@ -54,9 +56,12 @@ class ProjectedGPT(CausalLM):
 
     @classmethod
     def from_preset(cls, preset, load_weights=True, **kwargs):
-        return load_from_preset(
+        model = load_from_preset(
             cls, super().from_preset, preset, load_weights=load_weights, **kwargs
         )
+        # keras-hub loads the tokenizer's files after building the task.
+        check_vocabulary(model.backbone, model.preprocessor)
+        return model
 
     def call_with_cache(self, token_ids, cache, cache_update_index, expert_code):
         """One cached step for `expert_code (batch, m)`: `(logits, hidden, cache)`."""
