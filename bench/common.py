@@ -121,14 +121,10 @@ def peak_help():
 
 
 def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    """The CPU's model name, as the cost ledger records it."""
+    from keras_pn.evaluation.costs import cpu_name
+
+    return cpu_name()
 
 
 def hide_gpus_from_tensorflow():
@@ -142,3 +138,14 @@ def hide_gpus_from_tensorflow():
         tf.config.set_visible_devices([], "GPU")
     except Exception:  # noqa: BLE001 -- no TF, or its devices are already initialised
         pass
+
+
+def add_backend_flag(parser, allow_all=True, help=None):
+    """`--backend` (default: $KERAS_BACKEND or jax); `all` runs one process per backend."""
+    choices = ["jax", "tensorflow", "torch"] + (["all"] if allow_all else [])
+    parser.add_argument(
+        "--backend",
+        default=os.environ.get("KERAS_BACKEND", "jax"),
+        choices=choices,
+        help=help or ("Keras backend; 'all' runs one process per backend" if allow_all else "Keras backend"),
+    )

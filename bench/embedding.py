@@ -30,9 +30,9 @@ import sys
 import time
 
 try:  # python -m bench.<name>
-    from bench.common import machine, ratio, run_per_backend
+    from bench.common import add_backend_flag, machine, ratio, run_per_backend
 except ImportError:  # python bench/<name>.py
-    from common import machine, ratio, run_per_backend
+    from common import add_backend_flag, machine, ratio, run_per_backend
 
 _SUBJECTS = [
     "The committee",
@@ -128,12 +128,7 @@ def make_texts(n: int, seed: int = 0, long_every: int = 25) -> list[str]:
 
 def _parse():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument(
-        "--backend",
-        default=os.environ.get("KERAS_BACKEND", "jax"),
-        choices=["jax", "tensorflow", "torch", "all"],
-        help="Keras backend of keras_pn's side; 'all' runs one process per backend",
-    )
+    add_backend_flag(p, help="Keras backend of keras_pn's side; 'all' runs one process per backend")
     p.add_argument("--n", type=int, default=2000, help="documents")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--reps", type=int, default=3)

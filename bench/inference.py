@@ -33,21 +33,16 @@ import sys
 import time
 
 try:  # python -m bench.<name>
-    from bench.common import alternate, device_name, hide_gpus_from_tensorflow, machine, ratio
+    from bench.common import add_backend_flag, alternate, device_name, hide_gpus_from_tensorflow, machine, ratio
     from bench.common import run_per_backend
 except ImportError:  # python bench/<name>.py
-    from common import alternate, device_name, hide_gpus_from_tensorflow, machine, ratio
+    from common import add_backend_flag, alternate, device_name, hide_gpus_from_tensorflow, machine, ratio
     from common import run_per_backend
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument(
-        "--backend",
-        default=os.environ.get("KERAS_BACKEND", "jax"),
-        choices=["jax", "tensorflow", "torch", "all"],
-        help="'all' runs one process per backend",
-    )
+    add_backend_flag(p, help="'all' runs one process per backend")
     p.add_argument("--quick", action="store_true", help="< 2 minutes")
     p.add_argument("--slm_preset", default="slm_tiny")
     p.add_argument("--pn_preset", default="pn_tiny")

@@ -35,19 +35,14 @@ import sys
 import time
 
 try:  # python -m bench.<name>
-    from bench.common import machine, ratio, run_per_backend
+    from bench.common import add_backend_flag, machine, ratio, run_per_backend
 except ImportError:  # python bench/<name>.py
-    from common import machine, ratio, run_per_backend
+    from common import add_backend_flag, machine, ratio, run_per_backend
 
 
 def _parse():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument(
-        "--backend",
-        default=os.environ.get("KERAS_BACKEND", "jax"),
-        choices=["jax", "tensorflow", "torch", "all"],
-        help="Keras backend of keras_pn's side; 'all' runs one process per backend",
-    )
+    add_backend_flag(p, help="Keras backend of keras_pn's side; 'all' runs one process per backend")
     p.add_argument("--n", type=int, default=100_000, help="number of vectors")
     p.add_argument("--d", type=int, default=384, help="dimension")
     p.add_argument("--k", type=int, default=1024, help="clusters")

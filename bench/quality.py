@@ -47,9 +47,9 @@ import sys
 import time
 
 try:  # python -m bench.<name>
-    from bench.common import machine, ratio
+    from bench.common import add_backend_flag, machine, ratio
 except ImportError:  # python bench/<name>.py
-    from common import machine, ratio
+    from common import add_backend_flag, machine, ratio
 
 # (ratio name, numerator method, denominator method); goals live in run_all.py.
 COMPARISONS = (
@@ -62,12 +62,7 @@ COMPARISONS = (
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--workdir", default="runs/plan_early", help="a finished plan_early run")
-    p.add_argument(
-        "--backend",
-        default=os.environ.get("KERAS_BACKEND", "jax"),
-        choices=["jax", "tensorflow", "torch"],
-        help="Keras backend of the --dsir arm",
-    )
+    add_backend_flag(p, allow_all=False, help="Keras backend of the --dsir arm")
     p.add_argument("--quick", action="store_true", help="with --dsir: a tiny budget, one domain")
     p.add_argument("--dsir", action="store_true", help="also train the DSIR vs importance-sampling arm")
     p.add_argument("--dsir_tokens", type=int, default=None,

@@ -39,21 +39,16 @@ import sys
 import time
 
 try:  # python -m bench.<name>
-    from bench.common import alternate, default_peak_tflops, device_name, machine
+    from bench.common import add_backend_flag, alternate, default_peak_tflops, device_name, machine
     from bench.common import hide_gpus_from_tensorflow, peak_help, ratio, run_per_backend
 except ImportError:  # python bench/<name>.py
-    from common import alternate, default_peak_tflops, device_name, machine
+    from common import add_backend_flag, alternate, default_peak_tflops, device_name, machine
     from common import hide_gpus_from_tensorflow, peak_help, ratio, run_per_backend
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument(
-        "--backend",
-        default=os.environ.get("KERAS_BACKEND", "jax"),
-        choices=["jax", "tensorflow", "torch", "all"],
-        help="'all' runs one process per backend",
-    )
+    add_backend_flag(p, help="'all' runs one process per backend")
     p.add_argument("--quick", action="store_true", help="fewer repetitions: < 2 minutes")
     p.add_argument("--preset", default="slm_tiny", help="keras_pn architecture preset")
     p.add_argument("--batch_size", type=int, default=16)

@@ -537,11 +537,11 @@ def device_description() -> str:
     except Exception:  # noqa: BLE001 -- a description must never fail a run
         accelerator = None
     if accelerator is None:
-        accelerator = f"CPU: {_cpu_name()}, {_cpu_count()} cores"
+        accelerator = f"CPU: {cpu_name()}, {_cpu_count()} cores"
     return f"{accelerator} ({backend})"
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
