@@ -19,10 +19,14 @@ def select_backend(argv):
     for arg in argv:
         if arg.startswith("--backend="):
             backend = arg.split("=", 1)[1]
-    if backend and backend != "all":
+    # Without a flag: $KERAS_BACKEND, else jax -- set explicitly, so that
+    # ~/.keras/keras.json cannot make Keras run another backend than the one
+    # the RATIO names report.
+    backend = backend or os.environ.get("KERAS_BACKEND", "jax")
+    if backend != "all":
         os.environ["KERAS_BACKEND"] = backend
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    return backend or os.environ.get("KERAS_BACKEND", "jax")
+    return backend
 
 
 def run_per_backend(script, argv):
