@@ -17,6 +17,8 @@ from keras_pn.data import corpora
 from keras_pn.data.corpora import builder, cache, fetch, jsonl, tools
 from keras_pn.data.corpora.sources import Source
 
+from tests.reliability.helpers import FakeRegistry  # noqa: E402  (shared with the attack tests)
+
 pytestmark = pytest.mark.backend_agnostic  # no Keras backend involved
 
 N_COOKIES = 60
@@ -43,24 +45,6 @@ def _cookies(prefix, n=N_COOKIES):
 
 def _archive(text):
     return _tgz({"package/fortunes/quotes": text.encode()})
-
-
-class FakeRegistry:
-    """Serves planted archives by package name and counts the downloads."""
-
-    def __init__(self):
-        self.archives = {}
-        self.calls = 0
-
-    def add(self, package, data):
-        self.archives[package] = data
-        return hashlib.sha256(data).hexdigest()
-
-    def __call__(self, source, workdir):
-        self.calls += 1
-        (workdir / f"{source.package}-{source.version}.tgz").write_bytes(
-            self.archives[source.package]
-        )
 
 
 @pytest.fixture
