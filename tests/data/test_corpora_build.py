@@ -6,10 +6,8 @@ build themselves; nothing touches the network.
 
 import errno
 import hashlib
-import io
 import json
 import os
-import tarfile
 
 import pytest
 
@@ -17,34 +15,19 @@ from keras_pn.data import corpora
 from keras_pn.data.corpora import builder, cache, fetch, jsonl, tools
 from keras_pn.data.corpora.sources import Source
 
-from tests.reliability.helpers import FakeRegistry  # noqa: E402  (shared with the attack tests)
+from tests.reliability.helpers import FakeRegistry, cookies, tgz  # shared with the attack tests
 
 pytestmark = pytest.mark.backend_agnostic  # no Keras backend involved
 
 N_COOKIES = 60
 
 
-def _tgz(files):
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mtime = 0
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 def _cookies(prefix, n=N_COOKIES):
-    """`n` fortune cookies that share no 13-word window with each other."""
-    return "\n%\n".join(
-        f"{prefix} cookie {i}: " + " ".join(f"w{i}x{j}" for j in range(40))
-        for i in range(n)
-    )
+    return cookies(prefix, n)
 
 
 def _archive(text):
-    return _tgz({"package/fortunes/quotes": text.encode()})
+    return tgz({"package/fortunes/quotes": text.encode()})
 
 
 @pytest.fixture

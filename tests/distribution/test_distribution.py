@@ -257,6 +257,7 @@ def test_pretrain_recipe_data_parallel_on_8_virtual_devices(tmp_path):
         pytest.skip("torch: keras.distribution is missing in Keras 3.15.1 (see above)")
     from keras_pn.data.pipeline import prepare_data
     from keras_pn.models.architectures.definitions import serialized_config
+    from tests.reliability.helpers import prepare_kwargs
 
     rng = np.random.default_rng(0)
     words = "river boat engine piano gene cell valve chord lake wheel".split()
@@ -270,18 +271,7 @@ def test_pretrain_recipe_data_parallel_on_8_virtual_devices(tmp_path):
     write(str(tmp_path / "generic" / "shard-00000.jsonl"), 80)
     for split in ("train", "valid", "test"):
         write(str(tmp_path / "rivers" / f"{split}.jsonl"), 8)
-    prepare_data(
-        tmp_path / "data",
-        generic_dir=tmp_path / "generic",
-        domain_dirs={"rivers": tmp_path / "rivers"},
-        vocabulary_size=300,
-        context_length=32,
-        embedder="hashed",
-        cluster_counts=(4,),
-        specialization_tokens=(200,),
-        progress=False,
-        kmeans_iterations=4,
-    )
+    prepare_data(tmp_path / "data", **prepare_kwargs(tmp_path, specialization_tokens=(200,)))
     preset = tmp_path / "preset"
     preset.mkdir()
     config = dict(vocabulary_size=300, num_layers=1, num_heads=2, hidden_dim=16,
