@@ -60,12 +60,13 @@ def run_plan_early(
     generic_dir,
     domain_dirs,
     methods=METHOD_ORDER,
-    specialization_tokens=(25_000,),
+    specialization_tokens=(10_000,),
     config=None,
     vocabulary_size=4096,
     context_length=128,
     embedder="hashed",
     max_generic_tokens=None,
+    tokenizer_sentences=10_000,
     evaluate_before_finetuning=True,
     save_specialized=("pn", "slm", "is"),
 ):
@@ -78,7 +79,8 @@ def run_plan_early(
         methods: subset of `SPECIALIZED` to run.
         specialization_tokens: specialization-set sizes (tokens).
         config: `RunConfig` (budgets, learning rates, presets, k).
-        vocabulary_size, context_length, embedder, max_generic_tokens: data
+        vocabulary_size, context_length, embedder, max_generic_tokens,
+            tokenizer_sentences: data
             preparation (see `keras_pn.data.pipeline.prepare_data`).
         evaluate_before_finetuning: also measure test perplexity of the
             pretrained models before fine-tuning.
@@ -107,6 +109,7 @@ def run_plan_early(
         cluster_counts=sorted({config.pn_clusters, config.is_clusters}),
         specialization_tokens=specialization_tokens,
         max_generic_tokens=max_generic_tokens,
+        tokenizer_sentences=tokenizer_sentences,
         seed=config.seed,
     )
     timings = {"data": time.time() - t0}
@@ -139,7 +142,6 @@ def run_plan_early(
             method, data, os.path.join(workdir, "pretrain", method), workdir, config
         )
         timings[f"pretrain/{method}"] = time.time() - start
-        keras.backend.clear_session()
 
     # --- Specialization per domain and size ------------------------------------
     size_in_name = len(specialization_tokens) > 1
@@ -182,7 +184,6 @@ def run_plan_early(
                 if method == "llm":
                     teacher = outcome["model"]
                 timings[f"{method}/{domain}@{size}"] = time.time() - start
-                keras.backend.clear_session()
     timings["total"] = time.time() - t0
     with open(os.path.join(workdir, "timings.json"), "w") as f:
         json.dump(timings, f, indent=2)

@@ -222,6 +222,11 @@ _CACHE_SIZE = 4
 
 
 def _evaluator(model) -> NLLEvaluator:
+    # Models of one architecture share a compiled evaluator: a pooled twin
+    # receives the model's weights (`keras_pn.training.model_pool`).
+    from keras_pn.training import model_pool
+
+    model = model_pool.POOL.borrow(model, compile_key="evaluate_nll")
     for ref, evaluator in _CACHE:
         if ref() is model:
             return evaluator

@@ -27,6 +27,7 @@ import os
 
 import keras
 
+from keras_pn.training import model_pool
 from keras_pn.training.distillation import Distiller
 from keras_pn.training.expert_selection import select_expert
 from keras_pn.training.fine_tuning import fine_tune
@@ -56,7 +57,10 @@ class RunConfig:
 
     Attributes:
         slm_preset, llm_preset, pn_preset: architecture presets.
-        batch_size: windows per batch.
+        batch_size: windows per pretraining batch.
+        finetune_batch_size: windows per fine-tuning batch (None: `batch_size`).
+            Small: on 2 CPU cores, batch 8 reached the perplexity of batch 16
+            after the same number of steps in half the time (SLM, religion).
         pretrain_tokens: generic pretraining budget per model (tokens).
         is_tokens: importance-sampled pretraining budget per domain.
         learning_rate: peak pretraining learning rate.
@@ -86,16 +90,17 @@ class RunConfig:
     llm_preset: str = "llm_tiny"
     pn_preset: str = "pn_tiny"
     batch_size: int = 16
-    pretrain_tokens: int = 500_000
+    finetune_batch_size: int = 8
+    pretrain_tokens: int = 200_000
     is_tokens: int = None
     learning_rate: float = 3e-3
     finetune_learning_rate: float = None
-    finetune_max_steps: int = 200
+    finetune_max_steps: int = 40
     finetune_eval_every: int = 10
     patience: int = 5
-    valid_windows: int = 128
-    test_windows: int = 512
-    pn_clusters: int = 32
+    valid_windows: int = 32
+    test_windows: int = 128
+    pn_clusters: int = 8
     is_clusters: int = 1024
     expert_selection: str = "most_frequent"
     lora_rank: int = 8
@@ -109,6 +114,8 @@ class RunConfig:
             self.is_tokens = self.pretrain_tokens
         if self.finetune_learning_rate is None:
             self.finetune_learning_rate = self.learning_rate / 3
+        if self.finetune_batch_size is None:
+            self.finetune_batch_size = self.batch_size
 
 
 def _without_clusters(dataset):
@@ -192,9 +199,13 @@ def pretrain(method, data, workdir, config, domain=None, size=None):
     tokens = config.is_tokens if method == "is" else config.pretrain_tokens
     tokens_per_step = config.batch_size * data.context_length
     steps = max(1, tokens // tokens_per_step)
-    compile_for_training(model, config.learning_rate, total_steps=steps)
+    # SLM and the per-domain SLM-is runs share one compiled twin (model_pool).
+    trainee = model_pool.POOL.borrow(model, ("pretrain", config.learning_rate, steps))
+    if not model_pool.POOL.is_compiled(trainee):
+        compile_for_training(trainee, config.learning_rate, total_steps=steps)
+        model_pool.POOL.mark_compiled(trainee)
     result = train(
-        model,
+        trainee,
         _stream(method, data, config, domain, size),
         total_steps=steps,
         workdir=workdir,
@@ -202,6 +213,7 @@ def pretrain(method, data, workdir, config, domain=None, size=None):
         checkpoints=config.checkpoints,
         verbose=config.verbose,
     )
+    model_pool.POOL.give_back(trainee, model)
     preset = os.path.join(workdir, "preset")
     if not os.path.exists(os.path.join(preset, "model.weights.h5")):
         model.preprocessor = _preprocessor(model, data)
@@ -264,7 +276,7 @@ def specialize(
     info = {"method": method, "domain": domain, "size": size}
     k = config.pn_clusters
     train_data = _without_clusters(
-        data.domain_stream(domain, "train", config.batch_size, size=size, shuffle=True, repeat=True)
+        data.domain_stream(domain, "train", config.finetune_batch_size, size=size, shuffle=True, repeat=True)
     )
     valid_data = _without_clusters(
         data.domain_stream(domain, "valid", config.batch_size, max_windows=config.valid_windows)
@@ -291,7 +303,7 @@ def specialize(
         strategy = "histogram" if method == "pn_histogram" else config.expert_selection
         histogram = data.histogram(domain, size, k)
         selection_data = data.domain_stream(
-            domain, "train", config.batch_size, size=size, with_cluster_ids_k=k
+            domain, "train", config.finetune_batch_size, size=size, with_cluster_ids_k=k
         )
         model, choice = select_expert(
             pretrained, strategy, histogram, dataset=selection_data, max_batches=8
@@ -316,7 +328,7 @@ def specialize(
         max_steps=config.finetune_max_steps,
         eval_every=config.finetune_eval_every,
         learning_rate=learning_rate,
-        tokens_per_step=config.batch_size * data.context_length,
+        tokens_per_step=config.finetune_batch_size * data.context_length,
         patience=config.patience,
         verbose=config.verbose,
     )
@@ -338,7 +350,7 @@ def _finetune_all(candidates, train_data, valid_data, data, config, info, workdi
             max_steps=config.finetune_max_steps,
             eval_every=config.finetune_eval_every,
             learning_rate=config.finetune_learning_rate,
-            tokens_per_step=config.batch_size * data.context_length,
+            tokens_per_step=config.finetune_batch_size * data.context_length,
             patience=config.patience,
             verbose=0,
         )
