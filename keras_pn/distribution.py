@@ -805,13 +805,13 @@ class DistributionContext:
         stack, self._stack = self._stack, None
         return stack.__exit__(*exc)
 
-    def check_batch_size(self, batch_size):
+    def check_batch_size(self, batch_size, flag="--batch_size"):
         """Raise unless `batch_size` (global) splits evenly over the replicas."""
         if batch_size % self.num_replicas:
             raise DistributionError(
                 f"The global batch size {batch_size} does not split over "
                 f"{self.num_replicas} data-parallel replicas. Fix: use a multiple of "
-                f"{self.num_replicas} (--batch_size), or a mesh with fewer data "
+                f"{self.num_replicas} ({flag}), or a mesh with fewer data "
                 "replicas."
             )
         return batch_size

@@ -119,6 +119,7 @@ def specialize_and_record(
     """
     start = time.time()
     tokens_per_batch = config.batch_size * data.context_length
+    finetune_tokens_per_batch = config.finetune_batch_size * data.context_length
     cost, before, pretrained = [], None, None
     if method == "is":
         pretrained, result = pretrain("is", data, is_dir, config, domain=domain, size=size)
@@ -142,7 +143,7 @@ def specialize_and_record(
     )
     if method == "distill":
         flops = cost_formulas.distillation_flops_per_token(
-            model, teacher, data.context_length, tokens_per_batch
+            model, teacher, data.context_length, finetune_tokens_per_batch
         )
         cost.append({
             "phase": "distill",
@@ -155,7 +156,7 @@ def specialize_and_record(
         extra = {"lora_rank": config.lora_rank} if method == "llm_lora" else {}
         cost.append(
             _cost_entry("finetune", model, result.tokens, result.seconds,
-                        tokens_per_batch, data.context_length, **extra)
+                        finetune_tokens_per_batch, data.context_length, **extra)
         )
     test = evaluate_nll(model, test_data, verbose=False)
     if preset_dir is not None and method != "llm_lora":

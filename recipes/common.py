@@ -16,7 +16,8 @@ def define_run_flags():
     flags.DEFINE_string("slm_preset", defaults.slm_preset, "Architecture of the small model.")
     flags.DEFINE_string("llm_preset", defaults.llm_preset, "Architecture of the large model.")
     flags.DEFINE_string("pn_preset", defaults.pn_preset, "Architecture of the projected network.")
-    flags.DEFINE_integer("batch_size", defaults.batch_size, "Windows per batch.")
+    flags.DEFINE_integer("batch_size", defaults.batch_size, "Windows per pretraining batch (global).")
+    flags.DEFINE_integer("finetune_batch_size", defaults.finetune_batch_size, "Windows per fine-tuning batch (global; default: --batch_size).")
     flags.DEFINE_integer("pretrain_tokens", defaults.pretrain_tokens, "Generic pretraining budget per model (tokens).")
     flags.DEFINE_integer("is_tokens", None, "Importance-sampled pretraining budget per domain (default: --pretrain_tokens).")
     flags.DEFINE_float("learning_rate", defaults.learning_rate, "Peak pretraining learning rate (Adam, warm-up, cosine, clip 5.0).")
@@ -43,6 +44,7 @@ def run_config():
         llm_preset=FLAGS.llm_preset,
         pn_preset=FLAGS.pn_preset,
         batch_size=FLAGS.batch_size,
+        finetune_batch_size=FLAGS.finetune_batch_size,
         pretrain_tokens=FLAGS.pretrain_tokens,
         is_tokens=FLAGS.is_tokens,
         learning_rate=FLAGS.learning_rate,
@@ -85,7 +87,7 @@ def distribution_scope():
 
     if FLAGS.cpu_devices:
         split_host_cpu(FLAGS.cpu_devices)
-    return configure_distribution(
+    context = configure_distribution(
         FLAGS.distribution,
         FLAGS.mesh_shape,
         coordinator_address=FLAGS.coordinator_address,
@@ -94,6 +96,9 @@ def distribution_scope():
         tpu=FLAGS.tpu,
         batch_size=FLAGS.batch_size,
     )
+    if "finetune_batch_size" in FLAGS and FLAGS.finetune_batch_size:
+        context.check_batch_size(FLAGS.finetune_batch_size, "--finetune_batch_size")
+    return context
 
 
 def start_logging():

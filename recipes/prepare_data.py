@@ -37,7 +37,7 @@ _CONTEXT_LENGTH = flags.DEFINE_integer("context_length", 256, "Tokens per window
 _EMBEDDER = flags.DEFINE_enum(
     "embedder", "hashed", list(pipeline.EMBEDDERS), "Window embedder for clustering."
 )
-_CLUSTER_COUNTS = flags.DEFINE_list("cluster_counts", ["32", "1024"], "k-means k's.")
+_CLUSTER_COUNTS = flags.DEFINE_list("cluster_counts", ["8", "32", "1024"], "k-means k's (8: the tiny PN and mixture; 32: the paper's; 1024: importance sampling).")
 _SPECIALIZATION_TOKENS = flags.DEFINE_list(
     "specialization_tokens",
     ["25000", "200000", "1600000"],

@@ -446,6 +446,7 @@ def fit_centroids_on_sample(
         n_iter=kmeans_iterations,
         seed=seed,
         max_points_per_centroid=max_points_per_centroid,
+        spherical=True,  # unit-norm embeddings, as `pipeline.prepare_data`
         verbose=False,
     ).fit(vectors[order])
     km.save(centroids_dir)

@@ -107,6 +107,9 @@ def test_every_stage_runs_and_writes_its_outputs(prepared):
     for k in KS:
         assert (w / "shards" / f"k{k}" / "index.json").is_file()
         assert (w / "clusters" / f"k{k}" / "centroids.npy").is_file()
+        # Unit-norm embeddings are clustered by cosine: unit-norm centroids.
+        centroids = np.load(w / "clusters" / f"k{k}" / "centroids.npy")
+        np.testing.assert_allclose(np.linalg.norm(centroids, axis=1), 1.0, atol=1e-4)
         assert (w / "stats" / f"k{k}" / "full" / "cluster_stats.png").is_file()
     assert "| rivers | full |" in prepared.cluster_table()
     assert prepared.vocabulary_size <= VOCAB

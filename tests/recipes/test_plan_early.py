@@ -64,7 +64,7 @@ def test_plan_early_runs_every_method(corpus, tmp_path):
         llm_preset=_preset(tmp_path / "p" / "llm", "GPTBackbone", **dict(small, hidden_dim=32)),
         pn_preset=_preset(tmp_path / "p" / "pn", "ProjectedGPTBackbone", **small, num_experts=4,
                           projected_layers=[1]),
-        batch_size=4, pretrain_tokens=4 * 32 * 8, learning_rate=1e-2,
+        batch_size=4, finetune_batch_size=4, pretrain_tokens=4 * 32 * 8, learning_rate=1e-2,
         finetune_max_steps=4, finetune_eval_every=2, pn_clusters=4, is_clusters=8,
         lora_rank=2, checkpoints=2, verbose=0,
     )
