@@ -105,16 +105,21 @@ def fine_tune(
     epochs = max(1, int(max_steps) // eval_every)
     if warmup_steps is None:
         warmup_steps = max(1, eval_every // 10)
-    # A compiled twin of the model (one per architecture and schedule) does the
-    # training: compiling once saves ~18 s per run (see `model_pool`).
-    compile_key = ("fine_tune", float(learning_rate), epochs * eval_every, warmup_steps, str(jit_compile))
-    trainee = model_pool.POOL.borrow(model, compile_key) if reuse_compiled else model
-    if not model_pool.POOL.is_compiled(trainee):
-        compile_for_training(
-            trainee, learning_rate, total_steps=epochs * eval_every, warmup_steps=warmup_steps,
-            jit_compile=jit_compile,
-        )
-        model_pool.POOL.mark_compiled(trainee)
+    schedule = dict(
+        total_steps=epochs * eval_every, warmup_steps=warmup_steps, jit_compile=jit_compile
+    )
+
+    def compile_fn(m):
+        compile_for_training(m, learning_rate, **schedule)
+
+    if reuse_compiled:
+        # A compiled twin of the model (one per architecture and schedule) does
+        # the training: compiling once saves ~18 s per run (see `model_pool`).
+        compile_key = ("fine_tune", float(learning_rate), sorted(schedule.items()))
+        trainee = model_pool.POOL.borrow(model, compile_key, compile_fn)
+    else:
+        trainee = model
+        compile_fn(model)
     start = time.perf_counter()
     initial = float(trainee.evaluate(valid_data, verbose=0))
     stopper = _EarlyStopping(valid_data, patience, initial, trainee.get_weights())
@@ -129,10 +134,7 @@ def fine_tune(
         model_pool.POOL.give_back(trainee, model)
         # Leave `model` compiled as if it had been trained itself (compiling
         # is cheap; only the first call traces).
-        compile_for_training(
-            model, learning_rate, total_steps=epochs * eval_every, warmup_steps=warmup_steps,
-            jit_compile=jit_compile,
-        )
+        compile_fn(model)
     steps = len(history.history.get("loss", [])) * eval_every
     best_step = (stopper.best_epoch + 1) * eval_every
     result = FineTuneResult(

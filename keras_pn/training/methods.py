@@ -200,10 +200,11 @@ def pretrain(method, data, workdir, config, domain=None, size=None):
     tokens_per_step = config.batch_size * data.context_length
     steps = max(1, tokens // tokens_per_step)
     # SLM and the per-domain SLM-is runs share one compiled twin (model_pool).
-    trainee = model_pool.POOL.borrow(model, ("pretrain", config.learning_rate, steps))
-    if not model_pool.POOL.is_compiled(trainee):
-        compile_for_training(trainee, config.learning_rate, total_steps=steps)
-        model_pool.POOL.mark_compiled(trainee)
+    trainee = model_pool.POOL.borrow(
+        model,
+        ("pretrain", config.learning_rate, steps),
+        lambda m: compile_for_training(m, config.learning_rate, total_steps=steps),
+    )
     result = train(
         trainee,
         _stream(method, data, config, domain, size),

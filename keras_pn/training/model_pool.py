@@ -11,8 +11,9 @@ caller's model object is never compiled nor shared, so borrowing is invisible
 to it except for the time saved.
 
 Models whose clone would differ (subclassed models without a `from_config`
-round trip, different variables after cloning, e.g. a `Distiller`) are not
-pooled: `borrow` returns the model itself and the caller compiles it as usual.
+round trip, or whose clone has other variables) are not pooled: `borrow`
+returns the model itself (compiling it every time if asked to). LoRA layers
+and frozen layers are copied onto the clone; a `Distiller` clones whole.
 
 Example:
 >>> import numpy as np
@@ -71,52 +72,50 @@ class ModelPool:
         self.hits = 0
         self.misses = 0
 
-    def borrow(self, model, compile_key):
-        """A model with `model`'s weights to compile (if new) and train.
+    def borrow(self, model, compile_key, compile_fn=None):
+        """A model with `model`'s weights, ready to train.
 
         Args:
             model: a built Keras model.
-            compile_key: anything hashable describing the compile arguments
-                (learning rate, steps, ...): twins are compiled once per key.
+            compile_key: anything with a stable `repr` describing the compile
+                arguments (learning rate, steps, ...): one twin per key.
+            compile_fn: `compile_fn(m)` compiles `m`; called once per new twin
+                (then its optimizer's initial state is recorded and restored
+                on every later borrow), or every time for a model that cannot
+                be pooled. None: borrow for inference only.
 
         Returns:
-            The twin (or `model` itself when it cannot be pooled). Check
-            `is_compiled(twin)` to know whether it still needs `compile`.
+            The twin, or `model` itself when it cannot be pooled.
         """
         arch = architecture_key(model)
-        if arch is None:
-            return model
-        key = (arch, repr(compile_key))
-        entry = self._twins.get(key)
+        entry = None
+        if arch is not None:
+            key = (arch, repr(compile_key))
+            entry = self._twins.get(key)
+            if entry is None:
+                twin = self._clone(model)
+                if twin is not None:
+                    self._twins[key] = entry = [twin, None]
+                    while len(self._twins) > self.max_size:
+                        self._twins.pop(next(iter(self._twins)))
+                    self.misses += 1
+            else:
+                self.hits += 1
         if entry is None:
-            twin = self._clone(model)
-            if twin is None:
-                return model
-            self._twins[key] = entry = [twin, None]
-            while len(self._twins) > self.max_size:
-                self._twins.pop(next(iter(self._twins)))
-            self.misses += 1
-        else:
-            self.hits += 1
+            if compile_fn is not None:
+                compile_fn(model)
+            return model
         twin, snapshot = entry
         twin.set_weights(model.get_weights())
         if snapshot is not None:
             for variable, value in zip(twin.optimizer.variables, snapshot):
                 variable.assign(value)
+        elif compile_fn is not None:
+            compile_fn(twin)
+            if not twin.optimizer.built:
+                twin.optimizer.build(twin.trainable_variables)
+            entry[1] = [np.array(v.numpy()) for v in twin.optimizer.variables]
         return twin
-
-    def mark_compiled(self, twin):
-        """Record the freshly compiled twin's initial optimizer state."""
-        for entry in self._twins.values():
-            if entry[0] is twin:
-                optimizer = twin.optimizer
-                if not optimizer.built:
-                    optimizer.build(twin.trainable_variables)
-                entry[1] = [np.array(v.numpy()) for v in optimizer.variables]
-
-    def is_compiled(self, twin):
-        """Whether `twin` is a pooled model compiled before."""
-        return any(entry[0] is twin and entry[1] is not None for entry in self._twins.values())
 
     @staticmethod
     def give_back(twin, model):
