@@ -88,9 +88,19 @@ PEAK_TFLOPS = {
     "L4": {"bfloat16": 121.0, "float32": 60.0},
 }
 # A CPU's peak, when --peak_tflops is not given: cores x CPU_GHZ x
-# CPU_FLOPS_PER_CYCLE (two 256-bit FMA units: 2 x 8 float32 lanes x 2 FLOPs).
+# cpu_flops_per_cycle() (two FMA units: 2 x 8 float32 lanes x 2 FLOPs with
+# AVX2, 2 x 16 lanes x 2 with AVX-512).
 CPU_GHZ = 2.5
-CPU_FLOPS_PER_CYCLE = 32
+
+
+def cpu_flops_per_cycle():
+    """float32 FLOPs per cycle and core: 64 with AVX-512, else 32 (AVX2)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "").split()
+    except OSError:
+        flags = []
+    return 64 if "avx512f" in flags else 32
 
 
 def device_name():
@@ -112,15 +122,16 @@ def default_peak_tflops(compute_dtype="float32"):
         cores = len(os.sched_getaffinity(0))
     except AttributeError:
         cores = os.cpu_count() or 1
-    return cores * CPU_GHZ * CPU_FLOPS_PER_CYCLE / 1e3
+    return cores * CPU_GHZ * cpu_flops_per_cycle() / 1e3
 
 
 def peak_help():
     return (
         "peak TFLOP/s for MFU; default: the device's dense peak (bfloat16 or TF32 "
         f"tensor cores: {', '.join(f'{k} {v}' for k, v in PEAK_TFLOPS.items())}), "
-        f"on CPU cores x {CPU_GHZ} GHz x {CPU_FLOPS_PER_CYCLE} float32 FLOPs/cycle "
-        "(AVX2: two 8-lane FMA units) -- an estimate, pass the real figure"
+        f"on CPU cores x {CPU_GHZ} GHz x {cpu_flops_per_cycle()} float32 FLOPs/cycle "
+        "(two FMA units, 8 lanes with AVX2, 16 with AVX-512) -- an estimate, pass "
+        "the real figure"
     )
 
 

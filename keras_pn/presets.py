@@ -31,9 +31,12 @@ TOKENIZER_FILE = "tokenizer.json"
 
 _PACKAGE_DIR = pathlib.Path(__file__).resolve().parent
 ARCHITECTURES_DIR = _PACKAGE_DIR / "models" / "architectures"
-# In a source checkout the zoo sits beside the package; an installed wheel
-# carries it as `keras_pn/zoo`.
-ZOO_DIRS = (_PACKAGE_DIR.parent / "zoo", _PACKAGE_DIR / "zoo")
+# Zoo roots: the directories in $KERAS_PN_ZOO (separated by os.pathsep), then
+# the checkout's `zoo/` beside the package. A wheel does not carry the zoo (its
+# weights stay in the repository): point KERAS_PN_ZOO at a checkout's `zoo/`,
+# or pass a preset directory.
+ZOO_ENV = "KERAS_PN_ZOO"
+ZOO_DIRS = (_PACKAGE_DIR.parent / "zoo",)
 # Modules whose registered classes a preset may name (Keras safe mode).
 ALLOWED_MODULE_PREFIXES = ("keras.", "keras_hub.", "keras_pn.")
 
@@ -42,11 +45,21 @@ class PresetError(ValueError):
     """A preset is missing, incomplete or malformed; the message says how to fix it."""
 
 
-@functools.lru_cache(maxsize=None)
+def zoo_dirs():
+    """The zoo roots searched for preset names, in order (see `ZOO_ENV`)."""
+    extra = os.environ.get(ZOO_ENV, "").split(os.pathsep)
+    return tuple(pathlib.Path(p).expanduser().resolve() for p in extra if p) + ZOO_DIRS
+
+
 def builtin_presets():
-    """Map every built-in preset name to its directory."""
+    """Map every built-in preset name to its directory (first root wins)."""
+    return _builtin_presets(zoo_dirs())
+
+
+@functools.lru_cache(maxsize=None)
+def _builtin_presets(zoo_roots):
     found = {}
-    roots = [ARCHITECTURES_DIR] + [d for d in ZOO_DIRS if d.is_dir()]
+    roots = [ARCHITECTURES_DIR] + [d for d in zoo_roots if d.is_dir()]
     for root in roots:
         for config_path in sorted(root.glob(f"**/{CONFIG_FILE}")):
             preset_dir = config_path.parent
@@ -100,7 +113,9 @@ def resolve_preset(preset):
     raise PresetError(
         f"Unknown preset '{preset}'. Built-in presets: "
         f"{', '.join(sorted(presets))}. Or pass the path of a local preset "
-        "directory written by `save_to_preset()`."
+        "directory written by `save_to_preset()`. Zoo presets are found in "
+        f"{', '.join(str(d) for d in zoo_dirs())}; set {ZOO_ENV} to a "
+        "checkout's zoo/ (an installed wheel carries none)."
     )
 
 

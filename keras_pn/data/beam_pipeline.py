@@ -381,6 +381,7 @@ def fit_centroids_on_sample(
     Returns:
         The fitted ``keras_pn.data.kmeans.KMeans``.
     """
+    from keras_pn.data.embedding import SPHERICAL_CLUSTERING
     from keras_pn.data.kmeans import KMeans
 
     beam = _beam()
@@ -446,7 +447,7 @@ def fit_centroids_on_sample(
         n_iter=kmeans_iterations,
         seed=seed,
         max_points_per_centroid=max_points_per_centroid,
-        spherical=True,  # unit-norm embeddings, as `pipeline.prepare_data`
+        spherical=SPHERICAL_CLUSTERING,  # unit-norm embeddings: cosine
         verbose=False,
     ).fit(vectors[order])
     km.save(centroids_dir)

@@ -70,10 +70,15 @@ _METADATA_FILE = "kmeans.json"
 # --------------------------------------------------------------------------------------
 # The one backend-specific helper.
 # --------------------------------------------------------------------------------------
+def _keras_segment_sum(data, ids, k):
+    return ops.segment_sum(data, ids, num_segments=k)
+
+
 class _BackendTools(NamedTuple):
     compile: Callable  # fn -> compiled fn
     accelerator: bool  # default device is a GPU / TPU
     onehot_sums: bool  # accumulate cluster sums with a one-hot GEMM (else segment_sum)
+    segment_sum: Callable = _keras_segment_sum  # (data (m, ...), ids (m,), k) -> (k, ...)
 
 
 @functools.lru_cache(maxsize=None)
@@ -85,9 +90,13 @@ def _backend_tools(backend: str) -> _BackendTools:
     execution under ``torch.no_grad()`` on torch (GEMM-bound, and it avoids
     ``torch.compile`` start-up), the function itself elsewhere.
     ``onehot_sums`` picks how the Lloyd step accumulates cluster sums: a one-hot
-    GEMM on accelerators (fast, deterministic) and on torch (Keras' torch
-    ``segment_sum`` materialises an ``(m, d)`` int64 index and was 1.7x slower
-    per pass on CPU), a scatter-add ``segment_sum`` on jax / tensorflow CPUs.
+    GEMM on accelerators (fast, deterministic), a scatter-add ``segment_sum`` on
+    CPUs. On torch the scatter-add is ``Tensor.index_add_``: Keras' torch
+    ``segment_sum`` materialises an ``(m, d)`` int64 index, and the one-hot GEMM
+    builds an ``(m, k)`` matrix in several eager passes (measured, one chunk of
+    2,048 x 384 rows, k = 1,024, 2 Xeon cores: one-hot 14.3 ms, Keras
+    ``segment_sum`` 2.8 ms, ``index_add_`` 0.23 ms, against 3.8 ms for the
+    distance GEMM).
     """
     if backend == "jax":
         import jax
@@ -113,7 +122,14 @@ def _backend_tools(backend: str) -> _BackendTools:
 
             return wrapped
 
-        return _BackendTools(compile_torch, torch.cuda.is_available(), True)
+        def index_add(data, ids, k):
+            out = torch.zeros(
+                (k, *data.shape[1:]), dtype=data.dtype, device=data.device
+            )
+            return out.index_add_(0, ids, data)
+
+        cuda = torch.cuda.is_available()
+        return _BackendTools(compile_torch, cuda, cuda, index_add)
     return _BackendTools(lambda fn: fn, False, False)
 
 
@@ -195,24 +211,26 @@ def check_vectors(
 def _nearest(x, c):
     """Nearest centroid of each row: x (m, d), c (k, d) -> labels (m,), d² (m,)."""
     c_sq = ops.sum(c * c, axis=1)  # (k,)
-    score = ops.expand_dims(c_sq, 0) - 2.0 * ops.matmul(x, ops.transpose(c))  # (m, k)
+    # -2 scales the (k, d) centroids, not the (m, k) scores: one pass less in eager.
+    score = ops.expand_dims(c_sq, 0) + ops.matmul(x, ops.transpose(-2.0 * c))  # (m, k)
     labels = ops.argmin(score, axis=1)  # (m,)
     best = ops.min(score, axis=1)  # (m,)
     d2 = ops.maximum(best + ops.sum(x * x, axis=1), 0.0)  # (m,) ||x||² - 2x·c + ||c||²
     return labels, d2
 
 
-def _cluster_sums(x, w, labels, k, onehot):
+def _cluster_sums(x, w, labels, k, tools):
     """Weighted sums (k, d) and counts (k,) of rows per cluster.
 
-    ``onehot`` uses a GEMM with the one-hot matrix (accelerators: fast and
-    deterministic); otherwise a scatter-add ``segment_sum`` (CPU: no extra GEMM).
+    With ``tools.onehot_sums`` a GEMM with the one-hot matrix (accelerators: fast
+    and deterministic); otherwise the backend's scatter-add ``tools.segment_sum``
+    (CPU: no extra GEMM).
     """
-    if onehot:
+    if tools.onehot_sums:
         hot = ops.one_hot(labels, k, dtype=x.dtype) * ops.expand_dims(w, 1)  # (m, k)
         return ops.matmul(ops.transpose(hot), x), ops.sum(hot, axis=0)
-    sums = ops.segment_sum(x * ops.expand_dims(w, 1), labels, num_segments=k)  # (k, d)
-    return sums, ops.segment_sum(w, labels, num_segments=k)
+    sums = tools.segment_sum(x * ops.expand_dims(w, 1), labels, k)  # (k, d)
+    return sums, tools.segment_sum(w, labels, k)
 
 
 def _normalize_rows(c):
@@ -228,13 +246,14 @@ def _assign_kernel(backend: str):
 @functools.lru_cache(maxsize=None)
 def _lloyd_kernel(backend: str, k: int):
     """Compiled E-step of one chunk; adds its statistics to the accumulators."""
-    compile_fn, _, onehot = _backend_tools(backend)
+    tools = _backend_tools(backend)
+    compile_fn = tools.compile
 
     def kernel(x, w, c, sums, counts, inertia):
         # x (m, d), w (m,) row weights (0 = padding), c (k, d); sums (k, d), counts (k,)
         # and inertia () accumulate over the chunks of a pass.
         labels, d2 = _nearest(x, c)  # (m,), (m,)
-        s, n = _cluster_sums(x, w, labels, k, onehot)  # (k, d), (k,)
+        s, n = _cluster_sums(x, w, labels, k, tools)  # (k, d), (k,)
         return labels, d2, sums + s, counts + n, inertia + ops.sum(w * d2)
 
     return compile_fn(kernel)
@@ -262,11 +281,12 @@ def _update_kernel(backend: str, spherical: bool):
 @functools.lru_cache(maxsize=None)
 def _minibatch_kernel(backend: str, k: int, spherical: bool):
     """Compiled mini-batch step (Sculley): per-centre learning rate 1 / count."""
-    compile_fn, _, onehot = _backend_tools(backend)
+    tools = _backend_tools(backend)
+    compile_fn = tools.compile
 
     def kernel(x, w, c, v):  # x (b, d), w (b,), c (k, d), v (k,) cumulative counts
         labels, d2 = _nearest(x, c)  # (b,), (b,)
-        sums, counts = _cluster_sums(x, w, labels, k, onehot)  # (k, d), (k,)
+        sums, counts = _cluster_sums(x, w, labels, k, tools)  # (k, d), (k,)
         v_new = v + counts  # (k,)
         upd = (c * ops.expand_dims(v, 1) + sums) / ops.expand_dims(
             ops.maximum(v_new, 1e-12), 1

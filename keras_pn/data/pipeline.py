@@ -83,6 +83,8 @@ from typing import Any
 
 import numpy as np
 
+from keras_pn.data.embedding import SPHERICAL_CLUSTERING
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
@@ -779,7 +781,7 @@ class _Pipeline:
                         "seed": cfg.seed,
                         "iterations": cfg.kmeans_iterations,
                         "points_per_centroid": cfg.kmeans_points_per_centroid,
-                        "spherical": True,
+                        "spherical": SPHERICAL_CLUSTERING,
                     },
                     (f"clusters/k{k}",),
                     functools.partial(self.run_clusters, k),
@@ -1173,15 +1175,11 @@ class _Pipeline:
         cfg = self.cfg
         emb = np.load(self.path("embeddings", "generic", "windows.npy"), mmap_mode="r")
         logger.info("k-means with k=%d on %d generic embeddings.", k, emb.shape[0])
-        # The embeddings are L2-normalised: cluster by cosine. Euclidean k-means
-        # on near-orthogonal unit vectors can collapse (measured: hashed
-        # embeddings, k=8, seed 0: one centroid of norm 0.22 took 22,101 of
-        # 22,134 windows and every domain window; spherical: sizes 472-5,357).
         km = KMeans(
             k,
             n_iter=cfg.kmeans_iterations,
             seed=cfg.seed,
-            spherical=True,
+            spherical=SPHERICAL_CLUSTERING,  # unit-norm embeddings: cosine
             max_points_per_centroid=cfg.kmeans_points_per_centroid,
             verbose=cfg.progress,
         ).fit(emb)

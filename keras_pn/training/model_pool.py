@@ -124,6 +124,7 @@ class ModelPool:
             model.set_weights(twin.get_weights())
 
     def clear(self):
+        """Forget every twin (frees their memory); the next `borrow` compiles anew."""
         self._twins.clear()
 
     @staticmethod

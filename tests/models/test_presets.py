@@ -77,6 +77,21 @@ def test_local_directory_wins_over_builtin_name(saved_preset, tmp_path, monkeypa
     assert restored.backbone.vocabulary_size == TINY_GPT["vocabulary_size"]
 
 
+def test_keras_pn_zoo_adds_zoo_roots(saved_preset, tmp_path, monkeypatch):
+    model, preset = saved_preset
+    zoo = tmp_path / "my_zoo"
+    (zoo / "legal").mkdir(parents=True)
+    os.rename(preset, zoo / "legal" / "my_legal_slm")
+    with pytest.raises(PresetError, match="set KERAS_PN_ZOO"):
+        GPTCausalLM.from_preset("my_legal_slm")
+    monkeypatch.setenv("KERAS_PN_ZOO", str(zoo))
+    restored = GPTCausalLM.from_preset("my_legal_slm")
+    batch = random_batch(vocabulary_size=TINY_GPT["vocabulary_size"])
+    np.testing.assert_allclose(
+        to_numpy(restored(batch)), to_numpy(model(batch)), atol=1e-6
+    )
+
+
 def test_wrong_class_is_refused(saved_preset):
     _, preset = saved_preset
     with pytest.raises(ValueError, match="not a subclass"):

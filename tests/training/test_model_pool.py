@@ -55,6 +55,9 @@ def test_borrow_shares_one_twin_and_copies_weights_both_ways():
     for got, want in zip(a.get_weights(), twin.get_weights()):
         np.testing.assert_array_equal(got, want)
     assert (pool.hits, pool.misses) == (1, 2)
+    pool.clear()  # frees the twins: the next borrow builds a new one
+    fresh = pool.borrow(b, "k")
+    assert fresh is not twin and (pool.hits, pool.misses) == (1, 3)
 
 
 class _Wrapper(keras.Model):
