@@ -63,7 +63,10 @@ def _builtin_presets(zoo_roots):
     for root in roots:
         for config_path in sorted(root.glob(f"**/{CONFIG_FILE}")):
             preset_dir = config_path.parent
-            if any(part.startswith(".") for part in preset_dir.parts):
+            # Skip hidden folders inside the root (.ipynb_checkpoints, ...), not
+            # hidden folders above it: a zoo under ~/.cache or a checkout under
+            # ~/.local must still be found.
+            if any(p.startswith(".") for p in preset_dir.relative_to(root).parts):
                 continue
             found.setdefault(preset_dir.name, preset_dir)
     return found

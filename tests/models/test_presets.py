@@ -79,13 +79,16 @@ def test_local_directory_wins_over_builtin_name(saved_preset, tmp_path, monkeypa
 
 def test_keras_pn_zoo_adds_zoo_roots(saved_preset, tmp_path, monkeypatch):
     model, preset = saved_preset
-    zoo = tmp_path / "my_zoo"
+    zoo = tmp_path / ".cache" / "my_zoo"  # a hidden folder above the zoo is fine
     (zoo / "legal").mkdir(parents=True)
     os.rename(preset, zoo / "legal" / "my_legal_slm")
     with pytest.raises(PresetError, match="set KERAS_PN_ZOO"):
         GPTCausalLM.from_preset("my_legal_slm")
     monkeypatch.setenv("KERAS_PN_ZOO", str(zoo))
     restored = GPTCausalLM.from_preset("my_legal_slm")
+    os.makedirs(zoo / "legal" / ".ipynb_checkpoints" / "stale_copy")  # hidden inside: skipped
+    (zoo / "legal" / ".ipynb_checkpoints" / "stale_copy" / "config.json").write_text("{}")
+    assert "stale_copy" not in builtin_presets()
     batch = random_batch(vocabulary_size=TINY_GPT["vocabulary_size"])
     np.testing.assert_allclose(
         to_numpy(restored(batch)), to_numpy(model(batch)), atol=1e-6
