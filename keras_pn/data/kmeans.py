@@ -211,8 +211,7 @@ def check_vectors(
 def _nearest(x, c):
     """Nearest centroid of each row: x (m, d), c (k, d) -> labels (m,), d² (m,)."""
     c_sq = ops.sum(c * c, axis=1)  # (k,)
-    # -2 scales the (k, d) centroids, not the (m, k) scores: one pass less in eager.
-    score = ops.expand_dims(c_sq, 0) + ops.matmul(x, ops.transpose(-2.0 * c))  # (m, k)
+    score = ops.expand_dims(c_sq, 0) - 2.0 * ops.matmul(x, ops.transpose(c))  # (m, k)
     labels = ops.argmin(score, axis=1)  # (m,)
     best = ops.min(score, axis=1)  # (m,)
     d2 = ops.maximum(best + ops.sum(x * x, axis=1), 0.0)  # (m,) ||x||² - 2x·c + ||c||²
