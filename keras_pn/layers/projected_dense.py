@@ -181,11 +181,15 @@ class ProjectedDense(keras.layers.Layer):
         )
 
     def _call_shared(self, inputs, alpha):
-        # alpha: (h,) -- one expert for every example.
-        outputs = ops.matmul(inputs, self.expert_kernel(alpha))  # (b, ..., units)
+        # alpha: (h,) -- one expert for every example. A rank-2 matmul: a rank-3
+        # one is a Tensordot on TensorFlow, whose gradient inside the `cond` of
+        # `call` needs static shapes under XLA (it failed once a new batch size
+        # was traced with an unknown batch dimension).
+        x = ops.reshape(inputs, (-1, self.input_dim))  # (b * ..., d_in)
+        outputs = ops.matmul(x, self.expert_kernel(alpha))  # (b * ..., units)
         if self.bias_bases is not None:
             outputs = outputs + self.expert_bias(alpha)
-        return outputs
+        return ops.reshape(outputs, tuple(ops.shape(inputs)[:-1]) + (self.units,))
 
     def _call_per_example(self, inputs, alpha):
         # alpha: (b, h) -- one expert per example.

@@ -134,6 +134,24 @@ def test_fit_lowers_loss():
     assert losses[-1] < 0.7 * losses[0], losses
 
 
+def test_compiled_training_accepts_a_new_batch_size():
+    # TensorFlow + XLA once failed here: retracing for a second batch size left
+    # the batch dimension unknown inside ProjectedDense's expert `cond`.
+    pn = ProjectedGPT.from_preset("pn_tiny", load_weights=False)
+    pn.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=True if keras.config.backend() != "torch" else "auto",
+    )
+    vocabulary_size = pn.backbone.vocabulary_size
+    for batch_size in (4, 8):
+        batch = random_batch(batch_size, 33, vocabulary_size, pn.backbone.num_experts)
+        batch["cluster_ids"][:] = 7  # one expert for the whole batch
+        x = {k: v[:, :-1] if k != "cluster_ids" else v for k, v in batch.items()}
+        loss = pn.train_on_batch(x, batch["token_ids"][:, 1:])
+        assert np.isfinite(float(np.asarray(loss).ravel()[0])), batch_size
+
+
 def test_generate_for_an_expert_equals_the_projected_model():
     pn = make_pn()
     pn.compile(sampler="greedy")
