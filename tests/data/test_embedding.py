@@ -138,3 +138,22 @@ def test_minilm_matches_sentence_transformers():
     )
     assert cos.min() >= 0.999, cos
     np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, rtol=1e-5)
+
+
+def test_minilm_rejects_an_unknown_dtype():
+    with pytest.raises(ValueError, match="mixed_bfloat16"):
+        embedding.MiniLMEmbedder(dtype="float16")
+
+
+@pytest.mark.slow
+def test_minilm_bf16_stays_close_to_float32():
+    texts = _reference_texts()
+    fp32 = embedding.get_embedder("minilm", batch_size=4)
+    bf16 = embedding.get_embedder("minilm_bf16", batch_size=4)
+    assert bf16.name == "minilm_bf16" and fp32.name == "minilm"
+    assert bf16.fingerprint() != fp32.fingerprint()  # caches never mix them
+    a, b = fp32.embed(texts), bf16.embed(texts)
+    assert b.dtype == np.float32 and b.shape == a.shape
+    np.testing.assert_allclose(np.linalg.norm(b, axis=1), 1.0, rtol=1e-5)
+    cos = (a * b).sum(1)
+    assert cos.min() >= 0.999, cos
