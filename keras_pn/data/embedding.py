@@ -1,6 +1,6 @@
 """Document embeddings for clustering: Sentence-BERT MiniLM or a hashed fallback.
 
-The paper embeds every generic window with Sentence-BERT before k-means. Two
+The paper embeds every generic window with Sentence-BERT before k-means. The
 embedders share one interface (``dim``, ``fingerprint()``, ``embed(texts)``):
 
 * ``"minilm"`` -- `all-MiniLM-L6-v2` through
@@ -12,12 +12,12 @@ embedders share one interface (``dim``, ``fingerprint()``, ``embed(texts)``):
   truncated like sentence-transformers: ``[CLS]`` + the first ``max_length - 2``
   word pieces + ``[SEP]`` (``max_length = 256``, the model's
   ``max_seq_length``). For speed, batches are sorted by length and padded only to
-  the next length bucket (steps of 8 up to 64, 16 up to 128, 32 up to 256), which
+  the next length bucket (steps of 4 up to 64, 8 up to 128, 16 up to 256), which
   does not change the result (padding is masked) and bounds the number of compiled
   shapes (32).
 * ``"minilm_bf16"`` -- the same model and weights computing in bfloat16 (Keras
-  ``mixed_bfloat16``: float32 variables, bfloat16 matmuls, float32 layer norms and
-  softmax), rows re-normalised in float32; cosine to the float32 embeddings
+  ``mixed_bfloat16``: float32 variables, bfloat16 matmuls and softmax, layer norms
+  in float32), rows re-normalised in float32; cosine to the float32 embeddings
   >= 0.9997. On CPUs with AVX512-BF16 or AMX it is the way to embed a large
   generic corpus (measured on 2 AMD EPYC Zen 4 cores, real generic windows: 66-69
   windows/s end to end on torch, against 44 in float32 on jax, the fastest float32
