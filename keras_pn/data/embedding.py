@@ -231,10 +231,15 @@ class MiniLMEmbedder:
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Embeddings ``(len(texts), dim)`` float32, L2-normalised."""
-        out = np.zeros((len(texts), self.dim), dtype="float32")
         if not len(texts):
+            return np.zeros((0, self.dim), dtype="float32")
+        return self.embed_tokens(*self.tokenize(texts))
+
+    def embed_tokens(self, ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """Embeddings of `tokenize`'s output: ``(n, dim)`` float32, L2-normalised."""
+        out = np.zeros((len(ids), self.dim), dtype="float32")
+        if not len(ids):
             return out
-        ids, lengths = self.tokenize(texts)
         order = np.argsort(
             -lengths, kind="stable"
         )  # longest first, like sentence-transformers
@@ -417,6 +422,34 @@ def get_embedder(embedder="minilm", **kwargs):
     return embedder
 
 
+def _embedded_blocks(model, texts, first: int, block_size: int):
+    """Yield ``(start, size, embeddings)`` for the blocks of ``texts[first:]``.
+
+    An embedder with ``tokenize`` and ``embed_tokens`` (MiniLM) has the next block
+    tokenised in a background thread while the current one runs through the model:
+    tokenisation is a quarter of MiniLM's time (measured with py-spy on the full
+    generic set) and mostly single-threaded, so it overlaps with the forward pass.
+    The embeddings are the same as with sequential blocks.
+    """
+    starts = range(first, len(texts), block_size)
+    blocks = ((s, list(texts[s : s + block_size])) for s in starts)
+    if not (hasattr(model, "tokenize") and hasattr(model, "embed_tokens")):
+        for start, block in blocks:
+            yield start, len(block), model.embed(block)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tokenize") as pool:
+        pending = None  # (start, size, future of the tokenised block)
+        for start, block in blocks:
+            future = pool.submit(model.tokenize, block)
+            if pending is not None:
+                yield pending[0], pending[1], model.embed_tokens(*pending[2].result())
+            pending = (start, len(block), future)
+        if pending is not None:
+            yield pending[0], pending[1], model.embed_tokens(*pending[2].result())
+
+
 def _texts_sha256(texts: Sequence[str]) -> str:
     h = hashlib.sha256()
     for t in texts:
@@ -519,10 +552,9 @@ def embed_texts(
         with tqdm(
             total=n, desc=f"embed ({model.name})", disable=not verbose, unit="doc"
         ) as bar:
-            for start in range(0, n, block_size):
-                block = list(texts[start : start + block_size])
-                out[start : start + len(block)] = model.embed(block)
-                bar.update(len(block))
+            for start, size, emb in _embedded_blocks(model, texts, 0, block_size):
+                out[start : start + size] = emb
+                bar.update(size)
         return out
 
     final, meta_path, partial, progress_path = _cache_paths(cache_path)
@@ -566,14 +598,11 @@ def embed_texts(
         disable=not verbose,
         unit="doc",
     ) as bar:
-        for start in range(n_done, n, block_size):
-            block = list(texts[start : start + block_size])
-            arr[start : start + len(block)] = model.embed(block)
+        for start, size, emb in _embedded_blocks(model, texts, n_done, block_size):
+            arr[start : start + size] = emb
             arr.flush()
-            _write_json_atomic(
-                progress_path, {"meta": meta, "n_done": start + len(block)}
-            )
-            bar.update(len(block))
+            _write_json_atomic(progress_path, {"meta": meta, "n_done": start + size})
+            bar.update(size)
     arr.flush()
     del arr
     _write_json_atomic(meta_path, meta)
