@@ -21,12 +21,14 @@ histograms are computed on them):
 3. ``subsets``: per domain and specialization-set cap, the train windows of a seeded
    document permutation, whole documents first, cut at the cap (caps are nested: a
    smaller subset is a prefix of a larger one).
-4. ``embeddings``: generic windows and domain train windows (``"hashed"``,
-   ``"minilm"`` or ``"minilm_bf16"``), cached by ``embed_texts``.
+4. ``embeddings``: the generic windows (``"hashed"``, ``"minilm"`` or
+   ``"minilm_bf16"``), cached by ``embed_texts``.
 5. ``clusters``: k-means on the generic embeddings per k (fit on at most 256 points
-   per centroid), nearest-centroid assignment of the domain train windows.
+   per centroid).
 6. ``shards``: generic windows sharded by cluster per k (``write_shards``).
-7. ``stats``: per k and domain, the cluster histogram of the full train split and of
+7. ``embeddings`` of the domain train windows, then ``clusters``: their
+   nearest-centroid assignment per k.
+8. ``stats``: per k and domain, the cluster histogram of the full train split and of
    each subset (JSON); cluster statistics (top share, entropy, effective sample
    size and repetition rate of the importance-resampled stream) as JSON, Markdown
    and PNG, and a combined table like the paper's Tables 9-10.
@@ -760,18 +762,8 @@ class _Pipeline:
                 resumable=True,
             )
         )
-        for d in cfg.domain_dirs:
-            add(
-                _Unit(
-                    f"embeddings/domains/{d}",
-                    "embeddings",
-                    {"embedder": embedder},
-                    (f"embeddings/domains/{d}",),
-                    functools.partial(self.run_domain_embeddings, d),
-                    deps=(f"windows/domains/{d}",),
-                    resumable=True,
-                )
-            )
+        # The generic-only units first: the clustering of the generic set does not
+        # wait for the domains' embeddings.
         for k in cfg.cluster_counts:
             add(
                 _Unit(
@@ -790,6 +782,29 @@ class _Pipeline:
                     check=functools.partial(self.check_k, k),
                 )
             )
+            add(
+                _Unit(
+                    f"shards/k{k}",
+                    "shards",
+                    {},
+                    (f"shards/k{k}",),
+                    functools.partial(self.run_shards, k),
+                    deps=(f"clusters/k{k}", "windows/generic"),
+                )
+            )
+        for d in cfg.domain_dirs:
+            add(
+                _Unit(
+                    f"embeddings/domains/{d}",
+                    "embeddings",
+                    {"embedder": embedder},
+                    (f"embeddings/domains/{d}",),
+                    functools.partial(self.run_domain_embeddings, d),
+                    deps=(f"windows/domains/{d}",),
+                    resumable=True,
+                )
+            )
+        for k in cfg.cluster_counts:
             for d in cfg.domain_dirs:
                 add(
                     _Unit(
@@ -801,16 +816,6 @@ class _Pipeline:
                         deps=(f"clusters/k{k}", f"embeddings/domains/{d}"),
                     )
                 )
-            add(
-                _Unit(
-                    f"shards/k{k}",
-                    "shards",
-                    {},
-                    (f"shards/k{k}",),
-                    functools.partial(self.run_shards, k),
-                    deps=(f"clusters/k{k}", "windows/generic"),
-                )
-            )
         for k in cfg.cluster_counts:
             for d in cfg.domain_dirs:
                 add(
