@@ -23,13 +23,15 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from keras_pn.data.embedding import EMBEDDERS
+
 flags.DEFINE_list("inputs", None, "JSONL files, globs or directories of *.jsonl (in document order).", required=True)
 flags.DEFINE_string("output_dir", None, "Shard directory to write.", required=True)
 flags.DEFINE_string("tokenizer", None, "The run's SentencePiece model (e.g. <data_dir>/tokenizer/vocabulary.spm).", required=True)
 flags.DEFINE_integer("context_length", 256, "Tokens per window.")
 flags.DEFINE_integer("num_clusters", 32, "k.")
 flags.DEFINE_string("centroids_dir", None, "Saved KMeans; fitted on a sample and saved here if missing (default: <output_dir>.kmeans).")
-flags.DEFINE_enum("embedder", "hashed", ["hashed", "minilm", "minilm_bf16"], "Window embedder (paper: minilm).")
+flags.DEFINE_enum("embedder", "hashed", list(EMBEDDERS), "Window embedder (paper: minilm).")
 flags.DEFINE_float("sample_fraction", 0.1, "Share of windows (by hash) in the k-means sample.")
 flags.DEFINE_integer("max_points_per_centroid", 256, "Cap of the k-means sample: k times this.")
 flags.DEFINE_integer("kmeans_iterations", 20, "Lloyd iterations.")

