@@ -90,7 +90,8 @@ def stats_from_counts(counts, *, name: str | None = None) -> dict:
     total = float(counts.sum())
     shares = counts / total if total > 0 else np.zeros_like(counts)
     nz = shares[shares > 0]
-    entropy = float(-(nz * np.log(nz)).sum()) if nz.size else 0.0
+    # max(0.0, .) turns the -0.0 of a one-cluster histogram into 0.0 (printed "-0.00" otherwise).
+    entropy = max(0.0, float(-(nz * np.log(nz)).sum())) if nz.size else 0.0
     top = int(np.argmax(counts)) if total > 0 else None
     return {
         "name": name,

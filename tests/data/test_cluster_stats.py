@@ -44,6 +44,8 @@ def test_uniform_and_degenerate_histograms():
         and one["top_share"] == 1.0
         and one["top_cluster"] == 1
     )
+    # A one-cluster histogram prints "0.00" bits, not "-0.00" (-(1 * log 1) is -0.0).
+    assert f"{one['entropy_bits']:.2f}" == "0.00"
     empty = stats_from_counts([0, 0])
     assert empty["top_cluster"] is None and empty["entropy_bits"] == 0.0
 
