@@ -47,6 +47,12 @@ def remove(path: str | os.PathLike) -> None:
         path.unlink()
 
 
+def _default_file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 @contextlib.contextmanager
 def atomic_path(
     path: str | os.PathLike, *, mode: int | None = None, fsync: bool = False
@@ -58,7 +64,8 @@ def atomic_path(
 
     Args:
         path: the file to write; its directory is created.
-        mode: permission bits to give the file (e.g. ``0o644``) before the rename.
+        mode: permission bits to give the file before the rename (default: what
+            `open` would give a new file, ``0o666`` less the umask).
         fsync: flush the file to disk before the rename.
     """
     path = Path(path)
@@ -71,8 +78,7 @@ def atomic_path(
         if fsync:
             with open(tmp, "rb+") as f:
                 os.fsync(f.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
+        os.chmod(tmp, _default_file_mode() if mode is None else mode)
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(OSError):
