@@ -266,6 +266,7 @@ def run_torch_ddp(out):
     import torch.distributed as dist
 
     from keras_pn import distribution as kd
+    from keras_pn.file_io import atomic_path
 
     rank, world = kd.initialize_multi_host()
     per = BATCH // world
@@ -284,7 +285,8 @@ def run_torch_ddp(out):
         dist.all_reduce(t)
         result[kind] = {"losses": (t / world).tolist(), "rank_losses": losses}
         if rank == 0:
-            np.savez(f"{out}.{kind}.npz", *weights)
+            with atomic_path(f"{out}.{kind}.npz") as tmp, open(tmp, "wb") as f:
+                np.savez(f, *weights)
     if rank == 0:
         _write(out, result)
     dist.destroy_process_group()
@@ -349,8 +351,9 @@ def summary(result):
 
 
 def _write(path, payload):
-    with open(path, "w") as f:
-        json.dump(payload, f, indent=1)
+    from keras_pn.file_io import atomic_write_json
+
+    atomic_write_json(path, payload)
 
 
 def main(argv):
