@@ -1,15 +1,24 @@
-"""Tests of keras_pn.data.pipeline: stages, caching, streams and bad inputs."""
+"""Tests of keras_pn.data.prepare: stages, caching, streams, bad inputs, config, layout."""
 
+import dataclasses
+import inspect
 import json
 import logging
 import os
 import shutil
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from keras_pn.data import pipeline as pl
+from keras_pn.data import prepare as prep
+from keras_pn.data.prepare.resampling_stats import (
+    check_resampling_target,
+    resampling_stats,
+)
 
 T = 32
 VOCAB = 300
@@ -70,27 +79,33 @@ def corpus(tmp_path_factory):
     return root, domains
 
 
-def _kwargs(corpus, **overrides):
-    root, domains = corpus
-    kwargs = dict(
-        generic_dir=root / "generic",
-        domain_dirs=domains,
-        vocabulary_size=VOCAB,
-        context_length=T,
-        embedder="hashed",
-        cluster_counts=KS,
-        specialization_tokens=CAPS,
-        progress=False,
-        kmeans_iterations=8,
+def _config(**overrides):
+    return prep.PrepareConfig(
+        **{
+            "vocabulary_size": VOCAB,
+            "context_length": T,
+            "embedder": "hashed",
+            "cluster_counts": KS,
+            "specialization_tokens": CAPS,
+            "progress": False,
+            "kmeans_iterations": 8,
+            **overrides,
+        }
     )
-    kwargs.update(overrides)
-    return kwargs
+
+
+def _prepare(workdir, corpus, **overrides):
+    """`prepare_data` on the test corpus; overrides of the directories or the config."""
+    root, domains = corpus
+    dirs = {"generic_dir": root / "generic", "domain_dirs": domains}
+    dirs.update({k: overrides.pop(k) for k in list(overrides) if k in dirs})
+    return prep.prepare_data(workdir, _config(**overrides), **dirs)
 
 
 @pytest.fixture(scope="module")
 def prepared(corpus, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("prep") / "work"
-    return pl.prepare_data(workdir, **_kwargs(corpus))
+    return _prepare(workdir, corpus)
 
 
 def _copy(prepared, tmp_path):
@@ -101,7 +116,7 @@ def _copy(prepared, tmp_path):
 
 def test_every_stage_runs_and_writes_its_outputs(prepared):
     assert set(prepared.units_run) >= {"tokenizer", "windows/generic", "stats"}
-    assert all(prepared.stage_seconds[s] > 0 for s in pl.STAGES)
+    assert all(prepared.stage_seconds[s] > 0 for s in prep.STAGES)
     w = prepared.workdir
     assert (w / "tokenizer" / "vocabulary.spm").is_file()
     for k in KS:
@@ -116,17 +131,17 @@ def test_every_stage_runs_and_writes_its_outputs(prepared):
     counts = prepared.token_counts
     assert counts["generic"] > 0 and counts["domains"]["music"]["test"] > 0
     assert set(prepared.domains) == {"rivers", "music"}
-    assert "stage" in pl.format_summary(prepared)
+    assert "stage" in prep.format_summary(prepared)
 
 
 def test_second_call_is_a_noop(prepared, corpus):
     before = _snapshot(prepared.workdir)
     t0 = time.perf_counter()
-    again = pl.prepare_data(prepared.workdir, **_kwargs(corpus))
+    again = _prepare(prepared.workdir, corpus)
     assert time.perf_counter() - t0 < 10
     assert again.units_run == ()
     assert _snapshot(prepared.workdir) == before
-    loaded = pl.load_prepared(prepared.workdir)
+    loaded = prep.load_prepared(prepared.workdir)
     assert loaded.token_counts == prepared.token_counts
     assert loaded.cluster_counts == KS and loaded.specialization_tokens == CAPS
 
@@ -206,7 +221,7 @@ def test_changing_a_parameter_reruns_only_the_affected_units(
     work = _copy(prepared, tmp_path)
     before = _snapshot(work)
     new_caps = (600, 1500)
-    out = pl.prepare_data(work, **_kwargs(corpus, specialization_tokens=new_caps))
+    out = _prepare(work, corpus, specialization_tokens=new_caps)
     assert set(out.units_run) == (
         {f"subsets/{d}" for d in out.domains}
         | {f"histograms/k{k}/{d}" for k in KS for d in out.domains}
@@ -219,7 +234,7 @@ def test_changing_a_parameter_reruns_only_the_affected_units(
         ):
             assert after[path] == mtime, path
     assert out.specialization_tokens == new_caps
-    assert pl.load_prepared(work).specialization_tokens == new_caps
+    assert prep.load_prepared(work).specialization_tokens == new_caps
 
 
 def test_a_crashed_run_resumes_at_the_first_incomplete_unit(
@@ -235,14 +250,14 @@ def test_a_crashed_run_resumes_at_the_first_incomplete_unit(
     monkeypatch.setattr(cluster_stats, "write_stats_table", crash)
     new_caps = (600, 1000)
     with pytest.raises(RuntimeError, match="simulated crash"):
-        pl.prepare_data(work, **_kwargs(corpus, specialization_tokens=new_caps))
+        _prepare(work, corpus, specialization_tokens=new_caps)
     assert (work / "stats" / "summary.json").is_file()  # The old stats are intact...
-    with pytest.raises(pl.PreparationError, match="did not finish"):
-        pl.load_prepared(work)  # ...but no longer match the subsets.
+    with pytest.raises(prep.PreparationError, match="did not finish"):
+        prep.load_prepared(work)  # ...but no longer match the subsets.
     monkeypatch.undo()
-    out = pl.prepare_data(work, **_kwargs(corpus, specialization_tokens=new_caps))
+    out = _prepare(work, corpus, specialization_tokens=new_caps)
     assert out.units_run == ("stats",)
-    assert pl.load_prepared(work).specialization_tokens == new_caps
+    assert prep.load_prepared(work).specialization_tokens == new_caps
 
 
 def test_an_empty_domain_is_a_clear_error(corpus, tmp_path):
@@ -253,11 +268,9 @@ def test_an_empty_domain_is_a_clear_error(corpus, tmp_path):
         _write_jsonl(empty / f"{split}.jsonl", ["some text here"])
     work = tmp_path / "work"
     with pytest.raises(
-        pl.PreparationError, match="'empty' has an empty or unreadable train"
+        prep.PreparationError, match="'empty' has an empty or unreadable train"
     ):
-        pl.prepare_data(
-            work, **_kwargs(corpus, domain_dirs={**domains, "empty": empty})
-        )
+        _prepare(work, corpus, domain_dirs={**domains, "empty": empty})
     assert not work.exists()
 
 
@@ -267,43 +280,185 @@ def test_a_domain_smaller_than_one_window_is_a_clear_error(prepared, corpus, tmp
     for split in ("train", "valid", "test"):
         _write_jsonl(tiny / f"{split}.jsonl", ["a b"])
     work = _copy(prepared, tmp_path)
-    with pytest.raises(pl.PreparationError, match="fewer than one window"):
-        pl.prepare_data(work, **_kwargs(corpus, domain_dirs={**domains, "tiny": tiny}))
+    with pytest.raises(prep.PreparationError, match="fewer than one window"):
+        _prepare(work, corpus, domain_dirs={**domains, "tiny": tiny})
     assert not (work / "windows" / "domains" / "tiny").exists()
-    assert pl.load_prepared(work).domains == prepared.domains
+    assert prep.load_prepared(work).domains == prepared.domains
 
 
 def test_k_larger_than_the_generic_windows_is_a_clear_error(prepared, corpus, tmp_path):
     work = _copy(prepared, tmp_path)
     before = _snapshot(work)
-    with pytest.raises(pl.PreparationError, match="k=100000.*only \\d+ windows"):
-        pl.prepare_data(work, **_kwargs(corpus, cluster_counts=(4, 100_000)))
+    with pytest.raises(prep.PreparationError, match="k=100000.*only \\d+ windows"):
+        _prepare(work, corpus, cluster_counts=(4, 100_000))
     assert _snapshot(work) == before
 
 
 def test_bad_arguments_are_clear_errors(corpus, tmp_path):
-    with pytest.raises(pl.PreparationError, match="smaller than one window"):
-        pl.prepare_data(tmp_path / "w", **_kwargs(corpus, specialization_tokens=(10,)))
-    with pytest.raises(pl.PreparationError, match="embedder"):
-        pl.prepare_data(tmp_path / "w", **_kwargs(corpus, embedder="bert"))
-    with pytest.raises(pl.PreparationError, match="no .jsonl"):
-        pl.prepare_data(tmp_path / "w", **_kwargs(corpus, generic_dir=tmp_path))
+    with pytest.raises(prep.PreparationError, match="smaller than one window"):
+        _prepare(tmp_path / "w", corpus, specialization_tokens=(10,))
+    with pytest.raises(prep.PreparationError, match="embedder"):
+        _prepare(tmp_path / "w", corpus, embedder="bert")
+    with pytest.raises(prep.PreparationError, match="no .jsonl"):
+        _prepare(tmp_path / "w", corpus, generic_dir=tmp_path)
     assert not (tmp_path / "w").exists()
 
 
 def test_mass_on_clusters_without_generic_windows(prepared, caplog):
     sizes = np.array([10, 0, 5, 0])
     with caplog.at_level(logging.WARNING):
-        r = pl._resampling_stats(np.array([0, 3, 0, 2]), sizes, 100, 0, "d")
+        r = resampling_stats(np.array([0, 3, 0, 2]), sizes, 100, 0, "d")
     assert not r["available"] and "unavailable" in caplog.text
-    with pytest.raises(pl.PreparationError, match="nothing to resample"):
-        pl._check_resampling_target(np.array([0, 3, 0, 2]), sizes, "d")
-    r = pl._resampling_stats(np.array([1, 3, 0, 0]), sizes, 100, 0, "d")
+    with pytest.raises(prep.PreparationError, match="nothing to resample"):
+        check_resampling_target(np.array([0, 3, 0, 2]), sizes, "d")
+    r = resampling_stats(np.array([1, 3, 0, 0]), sizes, 100, 0, "d")
     assert r["available"] and r["mass_on_empty_clusters"] == 0.75
     assert (
-        pl._check_resampling_target(np.array([1, 3, 0, 0]), sizes, "d") == "renormalize"
+        check_resampling_target(np.array([1, 3, 0, 0]), sizes, "d") == "renormalize"
     )
-    with pytest.raises(pl.PreparationError, match="size=123 was not prepared"):
+    with pytest.raises(prep.PreparationError, match="size=123 was not prepared"):
         prepared.histogram("music", 123, 4)
-    with pytest.raises(pl.PreparationError, match="k=5 was not prepared"):
+    with pytest.raises(prep.PreparationError, match="k=5 was not prepared"):
         prepared.generic_stream(5, 4)
+
+
+# ---- PrepareConfig: frozen, and the only defaults ---------------------------------
+
+
+def test_prepare_config_is_frozen_and_documents_every_knob():
+    from keras_pn.data.embedding import EMBEDDERS
+
+    config = prep.PrepareConfig(cluster_counts=[1024, 8])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.vocabulary_size = 1
+    assert config.cluster_counts == (1024, 8)  # a tuple: hashable, as given
+    hash(config)
+    for field in dataclasses.fields(prep.PrepareConfig):
+        assert field.metadata.get("help"), f"{field.name} has no flag help"
+    embedder = {f.name: f for f in dataclasses.fields(prep.PrepareConfig)}["embedder"]
+    assert tuple(embedder.metadata["choices"]) == EMBEDDERS
+    # Every field but progress shapes the outputs, so it is recorded.
+    assert set(config.params()) == {
+        f.name for f in dataclasses.fields(prep.PrepareConfig)
+    } - {"progress"}
+
+
+def test_prepare_data_and_its_compatibility_form_take_no_default_of_their_own():
+    from keras_pn.data import pipeline
+
+    signature = inspect.signature(prep.prepare_data)
+    assert list(signature.parameters) == ["workdir", "config", "generic_dir", "domain_dirs"]
+    assert signature.parameters["config"].default == prep.PrepareConfig()
+    old = inspect.signature(pipeline.prepare_data).parameters
+    assert [p.kind for p in old.values()][-1] is inspect.Parameter.VAR_KEYWORD
+    assert all(p.default is inspect.Parameter.empty for p in old.values())
+
+
+def test_the_recipe_flag_defaults_are_prepare_config_defaults(tmp_path):
+    code = (
+        "from absl import flags\n"
+        "from recipes import prepare_data\n"
+        "from recipes.config_flags import from_flags\n"
+        "from keras_pn.data.prepare import PrepareConfig\n"
+        "flags.FLAGS(['prepare_data', '--workdir=w'])\n"
+        "assert from_flags(PrepareConfig) == PrepareConfig(), from_flags(PrepareConfig)\n"
+        "flags.FLAGS(['prepare_data', '--workdir=w', '--cluster_counts=4,32',\n"
+        "             '--noprogress', '--max_generic_tokens=5000'])\n"
+        "config = from_flags(PrepareConfig)\n"
+        "assert config.cluster_counts == (4, 32) and config.progress is False\n"
+        "assert config.max_generic_tokens == 5000\n"
+        "print('ok')\n"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0 and "ok" in result.stdout, result.stderr[-3000:]
+
+
+def test_the_recipe_reuses_a_workdir_prepared_with_the_same_knobs(prepared, corpus, tmp_path):
+    root, domains = corpus
+    work = _copy(prepared, tmp_path)
+    repo = Path(__file__).resolve().parents[2]
+    command = [
+        sys.executable, "-m", "recipes.prepare_data", f"--workdir={work}",
+        f"--generic_dir={root / 'generic'}",
+        f"--domain_dirs={','.join(str(d) for d in domains.values())}",
+        f"--vocabulary_size={VOCAB}", f"--context_length={T}", "--embedder=hashed",
+        f"--cluster_counts={','.join(map(str, KS))}",
+        f"--specialization_tokens={','.join(map(str, CAPS))}",
+        "--kmeans_iterations=8", "--noprogress",
+    ]  # fmt: skip
+    before = _snapshot(work)
+    result = subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"Prepared data in {work}" in result.stdout
+    assert all(f"| {stage} | 0.0 (cached) |" in result.stdout for stage in prep.STAGES)
+    assert _snapshot(work) == before
+
+
+def test_the_compatibility_module_keeps_the_keyword_form(prepared, corpus):
+    from keras_pn.data import pipeline
+
+    root, domains = corpus
+    before = _snapshot(prepared.workdir)
+    again = pipeline.prepare_data(
+        prepared.workdir,
+        generic_dir=root / "generic",
+        domain_dirs=domains,
+        vocabulary_size=VOCAB,
+        context_length=T,
+        embedder="hashed",
+        cluster_counts=KS,
+        specialization_tokens=CAPS,
+        progress=False,
+        kmeans_iterations=8,
+    )
+    assert again.units_run == () and _snapshot(prepared.workdir) == before
+    assert pipeline.PreparationError is prep.PreparationError
+
+
+# ---- WorkdirLayout: the stages and PreparedData agree on every path ------------------
+
+
+def test_the_stages_and_prepared_data_write_and_read_the_layout_paths(prepared):
+    layout = prep.WorkdirLayout(prepared.workdir)
+    assert prepared.layout == layout
+    assert prepared.tokenizer_path == layout.tokenizer
+    domains, labels = prepared.domains, ["full"] + [str(c) for c in CAPS]
+    expected_files = [layout.prepared_file, layout.tokenizer, layout.generic_embeddings]
+    expected_files += [layout.manifest(unit) for unit in prepared.info["units"]]
+    expected_files += [layout.stats_summary(), layout.stats_table()]
+    # Directories whose files their writer names (WindowSet, embed_texts, KMeans, shards).
+    expected_dirs = [layout.generic_windows, layout.generic_embeddings_dir]
+    for d in domains:
+        expected_dirs += [layout.split_windows(d, s) for s in prep.SPLITS]
+        expected_dirs += [layout.domain_embeddings_dir(d)]
+        expected_files += [layout.subsets_summary(d), layout.domain_embeddings(d, "train")]
+        expected_files += [layout.subset(d, cap) for cap in CAPS]
+    for k in KS:
+        assert prepared.shard_dir(k) == layout.shards_dir(k)
+        expected_dirs += [layout.clusters_dir(k), layout.shards_dir(k)]
+        expected_files += [layout.generic_labels(k), layout.clusters_dir(k) / "centroids.npy"]
+        expected_files += [layout.cluster_stats(k, "full", "png")]
+        for label in labels:
+            expected_files += [layout.cluster_stats(k, label, s) for s in ("json", "md")]
+        for d in domains:
+            expected_files += [layout.assignments(k, d, "train"), layout.histogram(k, d)]
+    missing = [p for p in expected_files if not p.is_file()]
+    missing += [p for p in expected_dirs if not p.is_dir()]
+    assert not missing, missing
+    # PreparedData reads what the stages wrote, and caches where the layout says.
+    np.testing.assert_array_equal(
+        prepared.subset_indices("music", CAPS[0]), np.load(layout.subset("music", CAPS[0]))
+    )
+    ids = prepared.cluster_ids("rivers", "test", 4)
+    np.testing.assert_array_equal(ids, np.load(layout.assignments(4, "rivers", "test")))
+    assert layout.domain_embeddings("rivers", "test").is_file()
+    # Nothing in the workdir lies outside the layout.
+    known = set(expected_files) | {layout.assignments(4, "rivers", "test")}
+    known |= {layout.domain_embeddings(d, s) for d in domains for s in prep.SPLITS}
+    known |= {layout.assignments(k, d, s) for k in KS for d in domains for s in prep.SPLITS}
+    for path in prepared.workdir.rglob("*"):
+        if path.is_file() and path not in known:
+            assert any(d in path.parents for d in expected_dirs), path

@@ -24,7 +24,7 @@ from typing import Callable
 import numpy as np
 import pytest
 
-from keras_pn.data import pipeline as pl
+from keras_pn.data import prepare as pl
 from keras_pn.presets import PresetError
 from keras_pn.testing import TINY_GPT
 from keras_pn.testing import TINY_PN
@@ -106,7 +106,9 @@ def ctx(tmp_path, corpus, proto, saved_preset, shards, monkeypatch):
 
 
 def _prepare(ctx, **overrides):
-    return pl.prepare_data(ctx.work, **helpers.prepare_kwargs(ctx.corpus, **overrides))
+    kwargs = helpers.prepare_kwargs(ctx.corpus, **overrides)
+    dirs = {key: kwargs.pop(key) for key in ("generic_dir", "domain_dirs")}
+    return pl.prepare_data(ctx.work, pl.PrepareConfig(**kwargs), **dirs)
 
 
 def _no_workdir(ctx):
@@ -249,7 +251,9 @@ def windows_all_in_clusters_without_generic_windows(ctx):
 
 
 def windows_all_in_clusters_without_generic_windows_prepared(ctx):
-    pl._check_resampling_target(np.array([0, 0, 2, 3]), np.array([5, 3, 0, 0]), "d")
+    from keras_pn.data.prepare.resampling_stats import check_resampling_target
+
+    check_resampling_target(np.array([0, 0, 2, 3]), np.array([5, 3, 0, 0]), "d")
 
 
 def windows_partly_in_clusters_without_generic_windows(ctx):

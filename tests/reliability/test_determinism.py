@@ -18,11 +18,13 @@ def test_same_seed_same_clusters_and_stream_across_runs(tmp_path):
 
 
 def test_same_seed_same_prepared_data_across_runs(tmp_path):
-    from keras_pn.data import pipeline as pl
+    from keras_pn.data import prepare
 
     corpus = helpers.tiny_corpus(tmp_path / "corpus")
     kwargs = helpers.prepare_kwargs(corpus, cluster_counts=(4,))
-    runs = [pl.prepare_data(tmp_path / name, **kwargs) for name in ("a", "b")]
+    dirs = {key: kwargs.pop(key) for key in ("generic_dir", "domain_dirs")}
+    config = prepare.PrepareConfig(**kwargs)
+    runs = [prepare.prepare_data(tmp_path / name, config, **dirs) for name in ("a", "b")]
     labels = [np.load(r.workdir / "clusters" / "k4" / "generic_labels.npy") for r in runs]
     np.testing.assert_array_equal(labels[0], labels[1])
     np.testing.assert_array_equal(
