@@ -10,7 +10,7 @@ import numpy as np
 from embedding import make_texts
 import keras, torch
 from sentence_transformers import SentenceTransformer
-from keras_pn.data.embedding import MiniLMEmbedder, minilm_model_dir, _to_numpy
+from keras_pn.data.minilm_embedder import MiniLMEmbedder, minilm_model_dir, _to_numpy
 texts = make_texts(2000, 0, long_every=25)
 ours = MiniLMEmbedder(batch_size=64)
 ref = SentenceTransformer(str(minilm_model_dir()), device="cpu")

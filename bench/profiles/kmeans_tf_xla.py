@@ -6,7 +6,7 @@ Measured 2026-12-02, 2 Xeon cores: 0.465 s per pass with XLA, 0.461 s without.
 import os, time, statistics
 os.environ["KERAS_BACKEND"] = "tensorflow"
 import numpy as np, tensorflow as tf
-from keras_pn.data import kmeans as km
+from keras_pn.data.kmeans import kernels as km
 rng = np.random.default_rng(0)
 x = rng.standard_normal((100_000, 384)).astype("float32"); c = tf.constant(rng.standard_normal((1024, 384)).astype("float32"))
 chunks = [tf.constant(x[i:i+2048]) for i in range(0, 100_000, 2048)]

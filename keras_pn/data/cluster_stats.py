@@ -20,14 +20,13 @@ Example:
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Mapping
 
 import numpy as np
+
+from keras_pn.file_io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 __all__ = [
     "cluster_histogram",
@@ -146,18 +145,6 @@ def format_table(rows) -> str:
 # --------------------------------------------------------------------------------------
 # Writing.
 # --------------------------------------------------------------------------------------
-def _atomic_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def _save_figure(fig, path: Path) -> None:
     import io
 
@@ -166,7 +153,7 @@ def _save_figure(fig, path: Path) -> None:
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
-    _atomic_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def _safe_name(name: str) -> str:
@@ -232,7 +219,7 @@ def write_domain_stats(labels, n_clusters: int, out_dir, name: str) -> dict:
     ax_id, ax_rank = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
     _draw_domain(ax_id, ax_rank, stats)
     _save_figure(fig, png_path)
-    _atomic_bytes(json_path, json.dumps(stats, indent=1).encode())
+    atomic_write_json(json_path, stats)
     return {**stats, "json": str(json_path), "png": str(png_path)}
 
 
@@ -275,8 +262,8 @@ def write_stats_table(
     rows = [domain_stats(labels, n_clusters, name=d) for d, labels in domains.items()]
     payload = {"n_clusters": n_clusters, "domains": rows}
     stem = _safe_name(name)
-    _atomic_bytes(out / f"{stem}.json", json.dumps(payload, indent=1).encode())
-    _atomic_bytes(out / f"{stem}.md", format_table(rows).encode())
+    atomic_write_json(out / f"{stem}.json", payload)
+    atomic_write_text(out / f"{stem}.md", format_table(rows))
 
     shares = np.array([r["shares"] for r in rows])  # (n_domains, k)
     order = np.argsort(-shares.mean(axis=0), kind="stable")

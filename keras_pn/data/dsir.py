@@ -36,6 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from keras_pn.file_io import iter_jsonl, record_text, staging_directory
+
 logger = logging.getLogger(__name__)
 
 OUTPUT_FILE = "train.jsonl"
@@ -44,15 +46,8 @@ MANIFEST_FILE = "dsir.json"
 
 def _load_records(path: str) -> Iterator[dict]:
     """One record per non-blank JSON line (the default loader fails on blank lines)."""
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                yield json.loads(line)
-
-
-def _parse_text(record: Any) -> str:
-    text = record.get("text") if isinstance(record, dict) else None
-    return text if isinstance(text, str) else ""
+    for _, record in iter_jsonl(path, error=ValueError):
+        yield record
 
 
 def _as_paths(
@@ -157,9 +152,9 @@ def dsir_select(
             target_datasets=domain,
             cache_dir=cache_dir,
             raw_load_dataset_fn=_load_records,
-            raw_parse_example_fn=_parse_text,
+            raw_parse_example_fn=record_text,
             target_load_dataset_fn=_load_records,
-            target_parse_example_fn=_parse_text,
+            target_parse_example_fn=record_text,
             num_proc=num_proc,
             ngrams=ngrams,
             num_buckets=num_buckets,
@@ -238,7 +233,7 @@ def dsir_select(
         texts.update(_read_lines(generic, missing))
         block = order[len(lengths) : prefix]
         if sp is not None:
-            encoded = sp.encode([_parse_text(json.loads(texts[int(i)])) for i in block])
+            encoded = sp.encode([record_text(json.loads(texts[int(i)])) for i in block])
             lengths.extend(len(ids) for ids in encoded)
         else:
             lengths.extend(int(n) for n in word_tokens[block])
@@ -258,10 +253,9 @@ def dsir_select(
     selected = np.asarray(selected, np.int64)
     keep = selected[np.lexsort((line_of[selected], file_of[selected]))]  # generic order
 
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.tmp-", dir=parent)
-    try:
+    with staging_directory(out_dir) as tmp:
         digest = hashlib.sha256()
-        with open(os.path.join(tmp, OUTPUT_FILE), "w", encoding="utf-8") as f:
+        with open(tmp / OUTPUT_FILE, "w", encoding="utf-8") as f:
             for i in keep:
                 line = texts[int(i)] + "\n"
                 f.write(line)
@@ -284,14 +278,8 @@ def dsir_select(
             "output": OUTPUT_FILE,
             "output_sha256": digest.hexdigest(),
         }
-        with open(os.path.join(tmp, MANIFEST_FILE), "w") as f:
+        with open(tmp / MANIFEST_FILE, "w") as f:
             json.dump(manifest, f, indent=1)
-        if os.path.exists(out_dir):
-            shutil.rmtree(out_dir)
-        os.rename(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     logger.info(
         "DSIR selected %d documents (%d %s tokens) into %s.",
         len(keep),

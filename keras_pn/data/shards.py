@@ -30,12 +30,12 @@ import dataclasses
 import json
 import logging
 import os
-import shutil
-import tempfile
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
+
+from keras_pn.file_io import staging_directory
 
 logger = logging.getLogger(__name__)
 
@@ -119,11 +119,9 @@ class ShardWriter:
         self.tokenizer_sha256 = tokenizer_sha256
         self.overwrite = overwrite
         self.buffer_bytes = int(buffer_bytes)
-        parent = os.path.dirname(self.directory)
-        os.makedirs(parent, exist_ok=True)
-        self._tmp = tempfile.mkdtemp(
-            prefix=f".{os.path.basename(self.directory)}.tmp-", dir=parent
-        )
+        # Entered here, left by close() (rename into place) or abort() (deleted).
+        self._staging = staging_directory(self.directory)
+        self._tmp = self._staging.__enter__()
         self._buffers: dict[int, list[bytes]] = {}
         self._buffered = 0
         self._windows = np.zeros(self.num_clusters, np.int64)
@@ -197,18 +195,12 @@ class ShardWriter:
         index = self.index()
         with open(os.path.join(self._tmp, INDEX_FILE), "w") as f:
             json.dump(index, f)
-        trash = None
-        if os.path.exists(self.directory):
-            if not self.overwrite:
-                self.abort()
-                raise FileExistsError(
-                    f"Shard directory {self.directory!r} appeared while writing."
-                )
-            trash = f"{self._tmp}.old"
-            os.rename(self.directory, trash)
-        os.rename(self._tmp, self.directory)
-        if trash:
-            shutil.rmtree(trash, ignore_errors=True)
+        if os.path.exists(self.directory) and not self.overwrite:
+            self.abort()
+            raise FileExistsError(
+                f"Shard directory {self.directory!r} appeared while writing."
+            )
+        self._staging.__exit__(None, None, None)
         self._closed = True
         logger.info(
             "Wrote %d windows (%d tokens) in %d clusters to %s.",
@@ -221,7 +213,9 @@ class ShardWriter:
 
     def abort(self) -> None:
         """Drops everything written so far."""
-        shutil.rmtree(self._tmp, ignore_errors=True)
+        if not self._closed:
+            aborted = RuntimeError("ShardWriter aborted")
+            self._staging.__exit__(RuntimeError, aborted, None)
         self._buffers.clear()
         self._closed = True
 

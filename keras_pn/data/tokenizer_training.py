@@ -33,11 +33,12 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import logging
 import os
 from collections.abc import Iterable, Iterator
 from typing import Any
+
+from keras_pn.file_io import atomic_write_bytes, iter_jsonl
 
 logger = logging.getLogger(__name__)
 
@@ -94,28 +95,10 @@ def _iter_text_inputs(text_files_or_iterable: Any) -> Iterator[str]:
                 f"Tokenizer training input {path!r} does not exist."
             )
         if path.endswith(".jsonl"):
-            with open(path, "rb") as f:
-                for line_number, raw in enumerate(f, 1):
-                    if not raw.strip():
-                        continue
-                    try:
-                        line = raw.decode("utf-8")
-                    except UnicodeDecodeError as e:
-                        raise ValueError(
-                            f"{path}:{line_number} is not valid UTF-8 (byte {e.start})"
-                            "; a binary file? Fix: pass UTF-8 JSONL files, e.g. "
-                            "re-encode with `iconv -f latin1 -t utf-8`."
-                        ) from None
-                    try:
-                        record = json.loads(line)
-                    except json.JSONDecodeError as e:
-                        raise ValueError(
-                            f"{path}:{line_number} is not valid JSON ({e}). A JSONL "
-                            "corpus has one JSON object with a 'text' field per line."
-                        ) from None
-                    text = record.get("text") if isinstance(record, dict) else None
-                    if isinstance(text, str):
-                        yield text
+            for _, record in iter_jsonl(path, error=ValueError):
+                text = record.get("text") if isinstance(record, dict) else None
+                if isinstance(text, str):
+                    yield text
         else:
             with open(path, "rb") as f:
                 data = f.read()
@@ -293,11 +276,7 @@ def train_sentencepiece(
     proto = buffer.getvalue()
     if output_path is not None:
         output_path = os.fspath(output_path)
-        os.makedirs(os.path.dirname(os.path.abspath(output_path)), exist_ok=True)
-        tmp = f"{output_path}.tmp-{os.getpid()}"
-        with open(tmp, "wb") as f:
-            f.write(proto)
-        os.replace(tmp, output_path)
+        atomic_write_bytes(output_path, proto)
         logger.info(
             "Wrote the SentencePiece model to %s (sha256 %s).",
             output_path,

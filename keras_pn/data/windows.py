@@ -30,9 +30,7 @@ import functools
 import json
 import logging
 import os
-import shutil
-import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -42,6 +40,7 @@ from keras_pn.data.tokenizer_training import (
     special_token_ids,
     tokenizer_sha256,
 )
+from keras_pn.file_io import iter_jsonl, record_text, staging_directory
 
 logger = logging.getLogger(__name__)
 
@@ -70,21 +69,8 @@ def read_jsonl_texts(
                 "valid.jsonl and test.jsonl, one JSON object with a 'text' field per "
                 "line."
             )
-        with open(path, "rb") as f:
-            for line_number, line in enumerate(f, 1):
-                if progress is not None:
-                    progress.update(len(line))
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise ValueError(
-                        f"{path}:{line_number} is not valid JSON ({e}). Each line must "
-                        "be one JSON object with a 'text' field."
-                    ) from None
-                text = record.get("text") if isinstance(record, dict) else None
-                yield text if isinstance(text, str) else ""
+        for _, record in iter_jsonl(path, error=ValueError, progress=progress):
+            yield record_text(record)
 
 
 def _is_paths(source: Any) -> bool:
@@ -397,15 +383,11 @@ class WindowSet:
 
     def save(self, directory: str | os.PathLike) -> None:
         """Writes the set to a directory atomically (.npy arrays and texts.jsonl)."""
-        directory = os.fspath(directory)
-        parent = os.path.dirname(os.path.abspath(directory))
-        os.makedirs(parent, exist_ok=True)
-        tmp = tempfile.mkdtemp(prefix=".windows-tmp-", dir=parent)
-        try:
+        with staging_directory(directory) as tmp:
             for name in ("values", "row_splits", "doc_index", "window_index"):
-                np.save(os.path.join(tmp, f"{name}.npy"), getattr(self, name))
+                np.save(tmp / f"{name}.npy", getattr(self, name))
             if self.texts is not None:
-                with open(os.path.join(tmp, "texts.jsonl"), "w", encoding="utf-8") as f:
+                with open(tmp / "texts.jsonl", "w", encoding="utf-8") as f:
                     for t in self.texts:
                         f.write(json.dumps({"text": t}, ensure_ascii=False) + "\n")
             meta = {
@@ -414,14 +396,8 @@ class WindowSet:
                 "tokenizer_sha256": self.tokenizer_sha256,
                 "stats": dataclasses.asdict(self.stats),
             }
-            with open(os.path.join(tmp, "windows.json"), "w") as f:
+            with open(tmp / "windows.json", "w") as f:
                 json.dump(meta, f, indent=1)
-            if os.path.exists(directory):
-                shutil.rmtree(directory)
-            os.rename(tmp, directory)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
 
     @classmethod
     def load(cls, directory: str | os.PathLike, mmap: bool = True) -> "WindowSet":
@@ -509,20 +485,3 @@ def collect_windows(
         stats=stats,
     )
 
-
-def as_window_arrays(
-    windows: WindowSet | Iterable[Any],
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(values int32, row_splits int64)`` of a WindowSet, id arrays or Windows."""
-    if isinstance(windows, WindowSet):
-        return np.asarray(windows.values, np.int32), np.asarray(
-            windows.row_splits, np.int64
-        )
-    chunks = [
-        np.asarray(w.token_ids if isinstance(w, Window) else w, np.int32).reshape(-1)
-        for w in windows
-    ]
-    row_splits = np.zeros(len(chunks) + 1, np.int64)
-    np.cumsum([len(c) for c in chunks], out=row_splits[1:])
-    values = np.concatenate(chunks) if chunks else np.zeros(0, np.int32)
-    return values.astype(np.int32), row_splits

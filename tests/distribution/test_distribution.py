@@ -272,9 +272,9 @@ def test_pretrain_recipe_data_parallel_on_8_virtual_devices(tmp_path):
     backend = keras.config.backend()
     if backend == "torch":
         pytest.skip("torch: keras.distribution is missing in Keras 3.15.1 (see above)")
-    from keras_pn.data.pipeline import prepare_data
+    from keras_pn.data.prepare import prepare_data
     from keras_pn.models.architectures.definitions import serialized_config
-    from tests.reliability.helpers import prepare_kwargs
+    from tests.reliability.helpers import prepare_args
 
     rng = np.random.default_rng(0)
     words = "river boat engine piano gene cell valve chord lake wheel".split()
@@ -288,7 +288,8 @@ def test_pretrain_recipe_data_parallel_on_8_virtual_devices(tmp_path):
     write(str(tmp_path / "generic" / "shard-00000.jsonl"), 80)
     for split in ("train", "valid", "test"):
         write(str(tmp_path / "rivers" / f"{split}.jsonl"), 8)
-    prepare_data(tmp_path / "data", **prepare_kwargs(tmp_path, specialization_tokens=(200,)))
+    config, dirs = prepare_args(tmp_path, specialization_tokens=(200,))
+    prepare_data(tmp_path / "data", config, **dirs)
     preset = tmp_path / "preset"
     preset.mkdir()
     config = dict(vocabulary_size=300, num_layers=1, num_heads=2, hidden_dim=16,

@@ -25,6 +25,8 @@ import time
 
 import numpy as np
 
+from keras_pn.file_io import atomic_write_json
+
 TINY_ARCHITECTURES = ("slm_tiny", "llm_tiny", "pn_tiny")
 SEQ_LEN = 12
 
@@ -142,13 +144,6 @@ def _wait_for(path, timeout=900):
         return json.load(f)
 
 
-def _write_json_atomic(path, payload):
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(payload, f)
-    os.replace(tmp, path)
-
-
 def run(job):
     import keras
 
@@ -159,7 +154,7 @@ def run(job):
     if job.get("save_dir"):
         os.makedirs(job["save_dir"], exist_ok=True)
         out["saved"] = save_models(job["save_dir"])
-        _write_json_atomic(os.path.join(job["save_dir"], "saved.json"), out["saved"])
+        atomic_write_json(os.path.join(job["save_dir"], "saved.json"), out["saved"])
     for case in job.get("check", []):
         out["diffs"].append({**case, "loaded_by": backend, "diff": check(case)})
     if job.get("determinism"):

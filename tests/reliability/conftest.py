@@ -22,17 +22,11 @@ import keras
 import numpy as np
 import pytest
 
+from keras_pn.file_io import atomic_write_json
 from tests.reliability import backend_worker
 from tests.reliability import helpers
 
 WORKER = "tests.reliability.backend_worker"
-
-
-def _write_json_atomic(path, payload):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(payload, f)
-    os.replace(tmp, path)
 
 
 def _finish(child, what):
@@ -100,7 +94,7 @@ def backend_runs(tmp_path_factory):
         child_b = _start(job(second, saved[here] + saved[first]), second, root)
         result_b = _finish(child_b, f"The {second} worker")
         saved[second] = result_b["saved"]
-        _write_json_atomic(then_file, saved[second])
+        atomic_write_json(then_file, saved[second])
         result_a = _finish(child_a, f"The {first} worker")
     finally:
         if child_a.poll() is None:

@@ -73,11 +73,16 @@ def domain_dir(root, name, train_lines, valid=("a valid document.",), test=None)
     return directory
 
 
-def prepare_kwargs(corpus_root, **overrides):
+def prepare_args(corpus_root, **overrides):
+    """`(PrepareConfig, {"generic_dir", "domain_dirs"})` of the tiny corpus: call
+    `prepare_data(workdir, config, **dirs)`."""
+    from keras_pn.data.prepare import PrepareConfig
+
     corpus_root = Path(corpus_root)
-    kwargs = dict(
-        generic_dir=corpus_root / "generic",
-        domain_dirs={"rivers": corpus_root / "rivers"},
+    dirs = dict(
+        generic_dir=corpus_root / "generic", domain_dirs={"rivers": corpus_root / "rivers"}
+    )
+    knobs = dict(
         vocabulary_size=300,
         context_length=32,
         embedder="hashed",
@@ -86,8 +91,11 @@ def prepare_kwargs(corpus_root, **overrides):
         progress=False,
         kmeans_iterations=4,
     )
-    kwargs.update(overrides)
-    return kwargs
+    for key in dirs:
+        if key in overrides:
+            dirs[key] = overrides.pop(key)
+    knobs.update(overrides)
+    return PrepareConfig(**knobs), dirs
 
 
 def snapshot(root):

@@ -106,9 +106,8 @@ def ctx(tmp_path, corpus, proto, saved_preset, shards, monkeypatch):
 
 
 def _prepare(ctx, **overrides):
-    kwargs = helpers.prepare_kwargs(ctx.corpus, **overrides)
-    dirs = {key: kwargs.pop(key) for key in ("generic_dir", "domain_dirs")}
-    return pl.prepare_data(ctx.work, pl.PrepareConfig(**kwargs), **dirs)
+    config, dirs = helpers.prepare_args(ctx.corpus, **overrides)
+    return pl.prepare_data(ctx.work, config, **dirs)
 
 
 def _no_workdir(ctx):
@@ -474,7 +473,7 @@ def disk_full_embedding_cache(ctx):
 
     texts = [f"document number {i} about rivers" for i in range(12)]
     cache = ctx.work / "emb.npy"
-    write_json = embedding._write_json_atomic
+    write_json = embedding.atomic_write_json
     calls = []
 
     def write(path, obj):
@@ -483,7 +482,7 @@ def disk_full_embedding_cache(ctx):
             raise _enospc(path)
         return write_json(path, obj)
 
-    ctx.monkeypatch.setattr(embedding, "_write_json_atomic", write)
+    ctx.monkeypatch.setattr(embedding, "atomic_write_json", write)
     embedding.embed_texts(texts, embedder="hashed", cache_path=cache, block_size=4,
                           verbose=False)
 

@@ -21,9 +21,7 @@ def test_same_seed_same_prepared_data_across_runs(tmp_path):
     from keras_pn.data import prepare
 
     corpus = helpers.tiny_corpus(tmp_path / "corpus")
-    kwargs = helpers.prepare_kwargs(corpus, cluster_counts=(4,))
-    dirs = {key: kwargs.pop(key) for key in ("generic_dir", "domain_dirs")}
-    config = prepare.PrepareConfig(**kwargs)
+    config, dirs = helpers.prepare_args(corpus, cluster_counts=(4,))
     runs = [prepare.prepare_data(tmp_path / name, config, **dirs) for name in ("a", "b")]
     labels = [np.load(r.workdir / "clusters" / "k4" / "generic_labels.npy") for r in runs]
     np.testing.assert_array_equal(labels[0], labels[1])

@@ -12,14 +12,13 @@ written last, marks it complete. An interrupted build therefore never leaves an 
 that looks complete.
 """
 
-import contextlib
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 from keras_pn.data.corpora import sources as sources_lib
+from keras_pn.file_io import atomic_write_json, staging_directory
 
 ENV_VAR = "KERAS_PN_CACHE"
 MANIFEST = "manifest.json"
@@ -73,27 +72,16 @@ def _umask():
     return mask
 
 
-def make_public(path, directory=False):
-    """Gives a temp file (0600) or directory (0700) the usual umask-based mode."""
-    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+def public_mode(directory=False):
+    """The usual umask-based mode of a new file (or directory)."""
+    return (0o777 if directory else 0o666) & ~_umask()
 
 
 def write_json_atomic(path, obj):
-    """Writes JSON to `path` through a temporary file and a rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=2, ensure_ascii=False)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        make_public(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """Writes JSON to `path` atomically (fsynced, with the usual public mode)."""
+    atomic_write_json(
+        path, obj, indent=2, ensure_ascii=False, mode=public_mode(), fsync=True
+    )
 
 
 def remove_stale_staging(final_dir):
@@ -105,29 +93,10 @@ def remove_stale_staging(final_dir):
         shutil.rmtree(path, ignore_errors=True)
 
 
-@contextlib.contextmanager
 def staging_dir(final_dir):
     """Yields a fresh hidden sibling of `final_dir` to build into; on success it
     replaces `final_dir`, on any error it is deleted and `final_dir` is untouched.
 
     The caller writes the manifest last, inside the staging directory.
     """
-    final_dir = Path(final_dir)
-    final_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(
-        tempfile.mkdtemp(prefix=f".{final_dir.name}.tmp-", dir=final_dir.parent)
-    )
-    make_public(staging, directory=True)
-    try:
-        yield staging
-        old = None
-        if final_dir.exists():
-            old = final_dir.parent / f".{final_dir.name}.old-{os.getpid()}"
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(final_dir, old)
-        os.replace(staging, final_dir)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+    return staging_directory(final_dir, mode=public_mode(directory=True))

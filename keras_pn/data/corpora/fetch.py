@@ -235,11 +235,8 @@ def fetch(source, downloads):
             raise errors.ChecksumMismatchError(
                 source.name, fetched.name, source.sha256, actual
             )
-        staged = Path(tempfile.mkdtemp(prefix=".stage-", dir=downloads))
-        cache.make_public(staged, directory=True)
-        os.replace(fetched, staged / fetched.name)
-        target_dir.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staged, target_dir)
+        with cache.staging_dir(target_dir) as staged:
+            os.replace(fetched, staged / fetched.name)
         return target_dir / fetched.name
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -8,18 +8,15 @@ explain what is wrong and how to fix it.
 import hashlib
 import json
 import logging
-import os
 from pathlib import Path
 
+from keras_pn import file_io
 from keras_pn.data.corpora import errors
 from keras_pn.data.corpora.text import Document
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "valid", "test")
-_FORMAT_HINT = (
-    'each line must be one JSON object such as {"text": "...", "group": "..."}'
-)
 
 
 def encode_document(doc):
@@ -38,7 +35,7 @@ def write_jsonl(path, docs):
     """
     digest = hashlib.sha256()
     n_docs = n_text = n_bytes = 0
-    with open(path, "wb") as f:
+    with file_io.atomic_path(path, fsync=True) as tmp, open(tmp, "wb") as f:
         for doc in docs:
             line = encode_document(doc)
             f.write(line)
@@ -46,8 +43,6 @@ def write_jsonl(path, docs):
             n_docs += 1
             n_bytes += len(line)
             n_text += len(doc.text.encode("utf-8"))
-        f.flush()
-        os.fsync(f.fileno())
     return {
         "bytes": n_bytes,
         "docs": n_docs,
@@ -80,9 +75,8 @@ def write_shards(directory, docs, shard_bytes=32 << 20, prefix="shard"):
     return stats
 
 
-def _error(path, line_no, problem, fix):
-    where = f"{path}, line {line_no}" if line_no else str(path)
-    return errors.DomainFormatError(f"{where}: {problem}. Fix: {fix}.")
+def _error(where, problem, fix):
+    return file_io.jsonl_error(where, problem, fix, errors.DomainFormatError)
 
 
 def iter_jsonl(path, *, stats=None):
@@ -104,77 +98,32 @@ def iter_jsonl(path, *, stats=None):
             `text` or non-string `group`; the message names the file and line.
     """
     path = Path(path)
-    if not path.is_file():
-        raise _error(
-            path, 0, "file not found", "create it with one JSON object per line"
-        )
     counts = {"docs": 0, "empty": 0}
-    with open(path, "rb") as f:
-        if b"\x00" in f.read(8192):
+    lines = file_io.iter_jsonl(
+        path, error=errors.DomainFormatError, require_object=True
+    )
+    for line_no, obj in lines:
+        where = f"{path}, line {line_no}"
+        if "text" not in obj:
+            raise _error(where, "no 'text' field", file_io.JSONL_FORMAT_HINT)
+        text, group = obj["text"], obj.get("group")
+        if not isinstance(text, str):
             raise _error(
-                path,
-                0,
-                "contains NUL bytes: this looks like a binary file, not JSON Lines",
-                "point at a UTF-8 text file with one JSON object per line",
+                where,
+                f"'text' is a {type(text).__name__}, not a string",
+                file_io.JSONL_FORMAT_HINT,
             )
-        f.seek(0)
-        for line_no, raw in enumerate(f, start=1):
-            if b"\x00" in raw:
-                raise _error(
-                    path,
-                    line_no,
-                    "contains NUL bytes (a binary file?)",
-                    "point at a UTF-8 text file with one JSON object per line",
-                )
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise _error(
-                    path,
-                    line_no,
-                    f"invalid UTF-8 at byte {e.start}",
-                    "re-encode the file as UTF-8, e.g. `iconv -f latin1 -t utf-8`",
-                ) from None
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise _error(
-                    path,
-                    line_no,
-                    f"invalid JSON ({e.msg} at column {e.colno})",
-                    _FORMAT_HINT,
-                ) from None
-            if not isinstance(obj, dict):
-                raise _error(
-                    path,
-                    line_no,
-                    f"a JSON {type(obj).__name__}, not an object",
-                    _FORMAT_HINT,
-                )
-            if "text" not in obj:
-                raise _error(path, line_no, "no 'text' field", _FORMAT_HINT)
-            text, group = obj["text"], obj.get("group")
-            if not isinstance(text, str):
-                raise _error(
-                    path,
-                    line_no,
-                    f"'text' is a {type(text).__name__}, not a string",
-                    _FORMAT_HINT,
-                )
-            if group is not None and not isinstance(group, (str, int)):
-                raise _error(
-                    path,
-                    line_no,
-                    f"'group' is a {type(group).__name__}",
-                    "make 'group' a string (or leave it out)",
-                )
-            if not text.strip():
-                counts["empty"] += 1
-                continue
-            counts["docs"] += 1
-            yield Document(text, None if group is None else str(group))
+        if group is not None and not isinstance(group, (str, int)):
+            raise _error(
+                where,
+                f"'group' is a {type(group).__name__}",
+                "make 'group' a string (or leave it out)",
+            )
+        if not text.strip():
+            counts["empty"] += 1
+            continue
+        counts["docs"] += 1
+        yield Document(text, None if group is None else str(group))
     if counts["empty"]:
         log.warning(
             "%s: skipped %d empty or whitespace-only documents", path, counts["empty"]
@@ -183,8 +132,7 @@ def iter_jsonl(path, *, stats=None):
         stats.update(counts)
     if counts["docs"] == 0:
         raise _error(
-            path,
-            0,
+            str(path),
             "no non-empty documents",
             'add lines like {"text": "..."} (empty texts are skipped)',
         )
