@@ -192,11 +192,11 @@ def dsir_arm(args, results):
     import keras
 
     from keras_pn.data.dsir import dsir_select
-    from keras_pn.data.pipeline import load_prepared
+    from keras_pn.data.prepare import load_prepared
     from keras_pn.data.streams import domain_dataset
     from keras_pn.evaluation.perplexity import evaluate_nll
-    from keras_pn.training.methods import RunConfig, _without_clusters, build_model
-    from keras_pn.training.methods import pretrain, specialize
+    from keras_pn.methods import RunConfig, pretrain, specialize
+    from keras_pn.methods.common import build_model, without_clusters as _without_clusters
     from keras_pn.training.trainer import compile_for_training, train
 
     data_dir = os.path.join(args.workdir, "data")

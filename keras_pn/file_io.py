@@ -47,10 +47,10 @@ def remove(path: str | os.PathLike) -> None:
         path.unlink()
 
 
-def _default_file_mode() -> int:
+def _umask() -> int:
     umask = os.umask(0)
     os.umask(umask)
-    return 0o666 & ~umask
+    return umask
 
 
 @contextlib.contextmanager
@@ -78,7 +78,7 @@ def atomic_path(
         if fsync:
             with open(tmp, "rb+") as f:
                 os.fsync(f.fileno())
-        os.chmod(tmp, _default_file_mode() if mode is None else mode)
+        os.chmod(tmp, 0o666 & ~_umask() if mode is None else mode)
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(OSError):
@@ -133,13 +133,13 @@ def staging_directory(
 
     Args:
         final: the directory to build; its parent is created.
-        mode: permission bits of the directory (e.g. ``0o755``).
+        mode: permission bits of the directory (default: what `os.mkdir` would give,
+            ``0o777`` less the umask).
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
-    if mode is not None:
-        os.chmod(staging, mode)
+    os.chmod(staging, 0o777 & ~_umask() if mode is None else mode)
     try:
         yield staging
         old = None

@@ -27,21 +27,21 @@ Example:
 import datetime
 import json
 import logging
-import os
 import pathlib
 import shutil
+
+from keras_pn import file_io
+from keras_pn import methods as registry
 
 logger = logging.getLogger(__name__)
 
 PRESET_FILES = ("config.json", "metadata.json", "model.weights.h5", "tokenizer.json",
                 "preprocessor.json", "task.json")
-METHOD_LABELS = {
-    "pn": "SLM-pn: the PN expert of the domain's most frequent cluster, projected to a plain "
-          "small GPT in closed form, then fine-tuned",
-    "is": "SLM-is: a small GPT pretrained on the importance-resampled generic stream, then "
-          "fine-tuned",
-    "slm": "SLM: a small GPT pretrained on the generic stream, then fine-tuned",
-}
+
+
+def published_methods():
+    """Ids of the methods the zoo publishes by default (`Method.publish_to_zoo`)."""
+    return tuple(m.id for m in registry.all_methods() if m.publish_to_zoo)
 
 
 class ZooError(ValueError):
@@ -68,17 +68,12 @@ def _copy_preset(source, target):
             f"No trained preset in {source} (model.weights.h5 missing). Fix: finish the "
             "plan_early run that writes it."
         )
-    tmp = target.with_name(target.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for name in PRESET_FILES:
-        if (source / name).exists():
-            shutil.copy2(source / name, tmp / name)
-    if (source / "assets").is_dir():
-        shutil.copytree(source / "assets", tmp / "assets")
-    if target.exists():
-        shutil.rmtree(target)
-    os.replace(tmp, target)
+    with file_io.staging_directory(target) as tmp:
+        for name in PRESET_FILES:
+            if (source / name).exists():
+                shutil.copy2(source / name, tmp / name)
+        if (source / "assets").is_dir():
+            shutil.copytree(source / "assets", tmp / "assets")
     return target
 
 
@@ -146,7 +141,7 @@ def _card(name, title, description, entry):
     return "\n".join(lines)
 
 
-def export_zoo(workdir, zoo_dir="zoo", *, command, size=None, methods=("pn",)):
+def export_zoo(workdir, zoo_dir="zoo", *, command, size=None, methods=None):
     """Publish the run in `workdir` to `zoo_dir`; return the entries written.
 
     Args:
@@ -155,8 +150,10 @@ def export_zoo(workdir, zoo_dir="zoo", *, command, size=None, methods=("pn",)):
         command: the command line that produced `workdir` (goes into the cards).
         size: the specialization-set size whose models to publish (default: the
             largest of the run).
-        methods: specialized methods to publish per domain (saved by `plan_early`
-            under `workdir/specialized/<method>/<domain>@<size>`).
+        methods: ids of the specialized methods to publish per domain (saved by
+            `plan_early` under `workdir/specialized/<method>/<domain>@<size>`;
+            default: `published_methods()`). The generic pretraining of the default
+            ones is published too.
 
     Returns:
         `{name: entry directory}`.
@@ -187,32 +184,38 @@ def export_zoo(workdir, zoo_dir="zoo", *, command, size=None, methods=("pn",)):
             "metrics": metrics,
             "exported": exported,
         }
-        (target / "README.md").write_text(_card(name, title, description, entry))
-        with open(target / "zoo.json", "w") as f:
-            json.dump(entry, f, indent=2, sort_keys=True)
+        file_io.atomic_write_text(
+            target / "README.md", _card(name, title, description, entry)
+        )
+        file_io.atomic_write_text(
+            target / "zoo.json", json.dumps(entry, indent=2, sort_keys=True)
+        )
         written[name] = target
         logger.info("Zoo entry %s -> %s", name, target)
 
-    pn_preset = workdir / "pretrain" / "pn" / "preset"
-    with open(pn_preset / "config.json") as f:
-        k = json.load(f)["config"].get("num_experts")
-    publish(
-        "pn_tiny_generic", pn_preset, "generic", "ProjectedGPT",
-        f"The projected network pretrained on the generic mix: {k} experts, one per k-means "
-        "cluster of the generic windows.",
-        "Instantiate a plain small model for a domain with `model.project(expert=i)` or "
-        "`model.project(histogram=p)`, then fine-tune it (`recipes.specialize --method=pn`). "
-        "Its cluster ids come from the run's k-means (`<workdir>/data`).",
-        by_domain,
-    )
-    for method in methods:
+    # The projected network the published experts come from.
+    for generic in sorted({registry.get(m).pretraining for m in published_methods()}):
+        pn_preset = workdir / "pretrain" / generic / "preset"
+        with open(pn_preset / "config.json") as f:
+            k = json.load(f)["config"].get("num_experts")
+        publish(
+            f"{generic}_tiny_generic", pn_preset, "generic", "ProjectedGPT",
+            f"The projected network pretrained on the generic mix: {k} experts, one per "
+            "k-means cluster of the generic windows.",
+            "Instantiate a plain small model for a domain with `model.project(expert=i)` or "
+            "`model.project(histogram=p)`, then fine-tune it (`recipes.specialize "
+            f"--method={generic}`). Its cluster ids come from the run's k-means "
+            "(`<workdir>/data`).",
+            by_domain,
+        )
+    for method in published_methods() if methods is None else methods:
         for domain in domains:
             source = workdir / "specialized" / method / f"{domain}@{size}"
             publish(
                 f"{method}_tiny_{domain}", source, domain, "GPTCausalLM",
                 f"A small GPT specialized to **{domain}** "
                 f"({size:,} specialization tokens).",
-                METHOD_LABELS.get(method, method) + ".",
+                registry.get(method).description + ".",
                 {domain: by_domain[domain]},
             )
     evaluate_workdir(workdir, output_dir=zoo_dir, source="json")
@@ -225,5 +228,5 @@ def export_zoo(workdir, zoo_dir="zoo", *, command, size=None, methods=("pn",)):
             entry = json.load(f)
         index.append(f"| `{name}` | {entry['class_name']} | {entry['parameter_count']:,} | "
                      f"[{target.relative_to(zoo_dir)}]({target.relative_to(zoo_dir)}/README.md) |")
-    (zoo_dir / "README.md").write_text("\n".join(index) + "\n")
+    file_io.atomic_write_text(zoo_dir / "README.md", "\n".join(index) + "\n")
     return written

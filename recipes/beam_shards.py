@@ -19,11 +19,11 @@ Writes the per-cluster TFRecord shards of `keras_pn.data.shards` (read by
 
 import shlex
 
-from absl import app
 from absl import flags
 from absl import logging
 
 from keras_pn.data.embedding import EMBEDDERS
+from recipes import cli
 
 flags.DEFINE_list("inputs", None, "JSONL files, globs or directories of *.jsonl (in document order).", required=True)
 flags.DEFINE_string("output_dir", None, "Shard directory to write.", required=True)
@@ -76,4 +76,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

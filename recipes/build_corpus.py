@@ -7,9 +7,10 @@
 The cache is `--cache_dir`, else `$KERAS_PN_CACHE`, else `~/.cache/keras_pn`.
 """
 
-from absl import app, flags, logging
+from absl import flags, logging
 
 from keras_pn.data import corpora
+from recipes import cli
 
 _CACHE_DIR = flags.DEFINE_string(
     "cache_dir", None, "Cache root (default: $KERAS_PN_CACHE or ~/.cache/keras_pn)."
@@ -27,14 +28,9 @@ def main(argv):
     logging.set_verbosity(logging.INFO)
     cache_dir = corpora.resolve_cache_dir(_CACHE_DIR.value)
     logging.info("corpus cache: %s", cache_dir)
-    try:
-        results = corpora.build(_ONLY.value or None, cache_dir, force=_FORCE.value)
-    except corpora.CorpusError as error:
-        raise SystemExit(f"error: {error}") from error
-    except ValueError as error:  # an unknown --only name
-        raise app.UsageError(str(error)) from error
+    results = corpora.build(_ONLY.value or None, cache_dir, force=_FORCE.value)
     print(corpora.format_summary(results))
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -1,68 +1,35 @@
-"""Flags shared by the training recipes: run-level knobs only (architecture is in presets)."""
+"""Flags shared by the training recipes: run-level knobs only (architecture is in presets).
+
+The run flags are generated from `keras_pn.methods.RunConfig`, one per field:
+
+>>> from absl import flags
+>>> values = flags.FlagValues()
+>>> define_run_flags(values)
+>>> _ = values(["prog", "--select=best_pretrained", "--learning_rate=0.006"])
+>>> config = run_config(values)
+>>> config.expert_selection, config.finetune_learning_rate, config.is_tokens
+('best_pretrained', 0.002, 200000)
+"""
 
 import logging as std_logging
 
 from absl import flags
 from absl import logging
 
-from keras_pn.training.methods import RunConfig
+from keras_pn.methods import RunConfig
+from recipes import config_flags
 
 FLAGS = flags.FLAGS
 
 
-def define_run_flags():
-    """Flags that fill a `keras_pn.training.methods.RunConfig`."""
-    defaults = RunConfig()
-    flags.DEFINE_string("slm_preset", defaults.slm_preset, "Architecture of the small model.")
-    flags.DEFINE_string("llm_preset", defaults.llm_preset, "Architecture of the large model.")
-    flags.DEFINE_string("pn_preset", defaults.pn_preset, "Architecture of the projected network.")
-    flags.DEFINE_integer("batch_size", defaults.batch_size, "Windows per pretraining batch (global).")
-    flags.DEFINE_integer("finetune_batch_size", defaults.finetune_batch_size, "Windows per fine-tuning batch (global; default: --batch_size).")
-    flags.DEFINE_integer("pretrain_tokens", defaults.pretrain_tokens, "Generic pretraining budget per model (tokens).")
-    flags.DEFINE_integer("is_tokens", None, "Importance-sampled pretraining budget per domain (default: --pretrain_tokens).")
-    flags.DEFINE_float("learning_rate", defaults.learning_rate, "Peak pretraining learning rate (Adam, warm-up, cosine, clip 5.0).")
-    flags.DEFINE_float("finetune_learning_rate", None, "Fine-tuning learning rate (default: learning_rate / 3, as the paper).")
-    flags.DEFINE_integer("finetune_max_steps", defaults.finetune_max_steps, "Upper bound on fine-tuning steps.")
-    flags.DEFINE_integer("finetune_eval_every", defaults.finetune_eval_every, "Steps between validation checks.")
-    flags.DEFINE_integer("patience", defaults.patience, "Validation checks without improvement before early stopping.")
-    flags.DEFINE_integer("valid_windows", defaults.valid_windows, "Cap on validation windows for early stopping (a fixed seeded sample; default: all).")
-    flags.DEFINE_integer("test_windows", defaults.test_windows, "Cap on test windows for reported perplexities (same sample for every method; default: all).")
-    flags.DEFINE_integer("pn_clusters", defaults.pn_clusters, "k of the projected network and the hard mixture.")
-    flags.DEFINE_integer("is_clusters", defaults.is_clusters, "k of importance sampling.")
-    flags.DEFINE_enum("select", defaults.expert_selection, ["most_frequent", "best_pretrained", "finetune_all"], "PN / mixture expert selection.")
-    flags.DEFINE_integer("lora_rank", defaults.lora_rank, "LoRA rank of LLM-LoRA (paper: 64).")
-    flags.DEFINE_float("distill_alpha", defaults.distill_alpha, "Weight of the teacher term in SLM-d.")
-    flags.DEFINE_integer("checkpoints", defaults.checkpoints, "Checkpoints per pretraining run.")
-    flags.DEFINE_integer("seed", defaults.seed, "Random seed.")
-    flags.DEFINE_integer("verbose", defaults.verbose, "Keras progress-bar verbosity (0, 1, 2).")
+def define_run_flags(flag_values=FLAGS):
+    """Flags that fill a `keras_pn.methods.RunConfig` (names, defaults, help: its fields)."""
+    config_flags.define_flags(RunConfig, flag_values=flag_values)
 
 
-def run_config():
+def run_config(flag_values=FLAGS):
     """The `RunConfig` described by the flags."""
-    return RunConfig(
-        slm_preset=FLAGS.slm_preset,
-        llm_preset=FLAGS.llm_preset,
-        pn_preset=FLAGS.pn_preset,
-        batch_size=FLAGS.batch_size,
-        finetune_batch_size=FLAGS.finetune_batch_size,
-        pretrain_tokens=FLAGS.pretrain_tokens,
-        is_tokens=FLAGS.is_tokens,
-        learning_rate=FLAGS.learning_rate,
-        finetune_learning_rate=FLAGS.finetune_learning_rate,
-        finetune_max_steps=FLAGS.finetune_max_steps,
-        finetune_eval_every=FLAGS.finetune_eval_every,
-        patience=FLAGS.patience,
-        valid_windows=FLAGS.valid_windows,
-        test_windows=FLAGS.test_windows,
-        pn_clusters=FLAGS.pn_clusters,
-        is_clusters=FLAGS.is_clusters,
-        expert_selection=FLAGS.select,
-        lora_rank=FLAGS.lora_rank,
-        distill_alpha=FLAGS.distill_alpha,
-        checkpoints=FLAGS.checkpoints,
-        seed=FLAGS.seed,
-        verbose=FLAGS.verbose,
-    )
+    return config_flags.from_flags(RunConfig, flag_values=flag_values)
 
 
 def define_distribution_flags():

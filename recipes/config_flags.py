@@ -21,6 +21,7 @@ Knobs(steps=3, sizes=(4, 5))
 from __future__ import annotations
 
 import dataclasses
+import sys
 import types
 import typing
 from typing import Any, Iterable
@@ -70,11 +71,15 @@ def define_flags(
         flag_values: the absl `FlagValues` to define them in.
     """
     defaults = defaults or {}
+    # The flags belong to the caller's module (as if it had defined them itself), so
+    # that `--help` lists them under the recipe, not under this module.
+    caller = sys._getframe(1).f_globals.get("__name__", "")
+    module_name = sys.argv[0] if caller == "__main__" else caller
     for field, annotation in _fields(cls, exclude):
         name, help_text = flag_name(field), field.metadata["help"]
         default = defaults.get(field.name, field.default)
         base, _ = _base_type(annotation)
-        kwargs = {"flag_values": flag_values}
+        kwargs = {"flag_values": flag_values, "module_name": module_name}
         if "choices" in field.metadata:
             flags.DEFINE_enum(name, default, list(field.metadata["choices"]), help_text, **kwargs)
         elif typing.get_origin(base) in (tuple, list):

@@ -9,10 +9,15 @@ The student is fine-tuned on a mixture of the domain's labels (weight
 early stopping on the valid split (plain cross-entropy).
 """
 
-from absl import app
 from absl import flags
 
+from keras_pn import methods
+
+from recipes import cli
 from recipes import common
+
+# The method that learns from a fine-tuned teacher (SLM-d).
+STUDENT = next(m for m in methods.all_methods() if m.needs_teacher)
 
 flags.DEFINE_string("student", None, "Workdir of the pretrained SLM (`recipes.pretrain`).", required=True)
 flags.DEFINE_string("teacher", None, "Preset of the fine-tuned LLM (`recipes.specialize --method=llm`).", required=True)
@@ -30,7 +35,7 @@ def main(argv):
     from keras_pn.experiment import run_specialization
 
     result = run_specialization(
-        "distill",
+        STUDENT.id,
         data_dir=FLAGS.data_dir,
         domain=FLAGS.domain,
         size=FLAGS.size,
@@ -39,9 +44,10 @@ def main(argv):
         pretrained_dir=FLAGS.student,
         teacher_preset=FLAGS.teacher,
     )
-    print(f"SLM-d on {FLAGS.domain}: test perplexity {result['perplexity']:.2f}; "
+    print(f"{STUDENT.display_name} on {FLAGS.domain}: "
+          f"test perplexity {result['perplexity']:.2f}; "
           f"preset in {FLAGS.workdir}/preset")
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

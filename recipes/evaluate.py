@@ -8,8 +8,8 @@ this recipe merges them (or reads `<workdir>/results.json`) and writes
     python -m recipes.evaluate --workdir=runs/plan_early
 """
 
-from absl import app
 from absl import flags
+from recipes import cli
 
 flags.DEFINE_string("workdir", None, "Work directory with results/ or results.json.")
 flags.DEFINE_string("output_dir", None, "Where to write the report (default: workdir).")
@@ -46,4 +46,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

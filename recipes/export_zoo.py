@@ -4,21 +4,22 @@
         --command="python -m recipes.plan_early --workdir=runs/plan_early"
 """
 
-from absl import app
 from absl import flags
+
+from recipes import cli
+from recipes import common
 
 flags.DEFINE_string("workdir", "runs/plan_early", "A finished plan_early work directory.")
 flags.DEFINE_string("zoo_dir", "zoo", "The zoo root.")
 flags.DEFINE_string("command", None, "The command that produced the run (default: plan_early on --workdir).")
 flags.DEFINE_integer("size", None, "Specialization-set size to publish (default: the largest).")
-flags.DEFINE_list("methods", ["pn"], "Specialized methods to publish per domain.")
+flags.DEFINE_list("methods", None, "Specialized methods to publish per domain "
+                  "(default: keras_pn.zoo.published_methods()).")
 FLAGS = flags.FLAGS
 
 
 def main(argv):
     del argv
-    from recipes import common
-
     common.start_logging()
     from keras_pn.zoo import export_zoo
 
@@ -30,4 +31,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

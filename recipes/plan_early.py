@@ -13,56 +13,65 @@ Writes `<workdir>/results.json` ({"perplexity": {method: {domain: ppl}},
 plots. Every stage is cached: run the same command again to resume.
 """
 
-from absl import app
 from absl import flags
 
-from keras_pn.data.embedding import EMBEDDERS
+from keras_pn import methods
+from keras_pn.data.prepare import PrepareConfig
 
+from recipes import cli
 from recipes import common
+from recipes.config_flags import define_flags
+from recipes.config_flags import from_flags
+
+# The data knobs are PrepareConfig's; the main job caps the generic text it prepares
+# (a seeded document sample) so that the default run fits in minutes on a CPU. Its
+# k-means k's and seed are the run's (--pn_clusters, --is_clusters, --seed).
+MAIN_JOB_PREPARE = {"max_generic_tokens": 2_000_000}
+RUN_OWNED_PREPARE_FIELDS = ("cluster_counts", "seed")
 
 flags.DEFINE_string("workdir", "runs/plan_early", "Where everything is written.")
 flags.DEFINE_string("cache_dir", None, "Corpus cache of `recipes.build_corpus` (default $KERAS_PN_CACHE or ~/.cache/keras_pn).")
 flags.DEFINE_string("generic_dir", None, "Generic mix directory (default: <cache>/generic).")
 flags.DEFINE_list("domain_dirs", [], "Domain directories (train/valid/test.jsonl); replace --domains.")
-flags.DEFINE_list("domains", ["religion", "licenses", "medicine", "python"], "Domains of the corpus cache.")
-flags.DEFINE_list("methods", ["slm", "slm_nopt", "llm", "llm_lora", "mix", "pn", "pn_histogram", "is", "distill"], "Methods to run.")
-flags.DEFINE_list("specialization_tokens", ["10000"], "Specialization-set sizes (tokens); keep --pretrain_tokens >= 20x the largest.")
-flags.DEFINE_integer("vocabulary_size", 4096, "SentencePiece vocabulary (paper: 32000).")
-flags.DEFINE_integer("context_length", 128, "Tokens per window (paper: 1024).")
-flags.DEFINE_enum("embedder", "hashed", list(EMBEDDERS), "Window embedder for clustering (paper: Sentence-BERT = minilm).")
-flags.DEFINE_integer("max_generic_tokens", 2_000_000, "Cap on generic tokens prepared (a seeded document sample).")
-flags.DEFINE_integer("tokenizer_sentences", 10_000, "Chunks (<= 2 KB) given to SentencePiece: enough for the tiny 4k vocabulary; give the paper's 32k vocabulary 50k or more.")
+flags.DEFINE_list("domains", [], "Domains of the corpus cache (with neither flag: keras_pn.plan_early.DEFAULT_DOMAINS).")
+flags.DEFINE_list("methods", list(methods.ids()), "Methods to run.")
+define_flags(PrepareConfig, exclude=RUN_OWNED_PREPARE_FIELDS, defaults=MAIN_JOB_PREPARE)
 common.define_run_flags()
 common.define_distribution_flags()
 FLAGS = flags.FLAGS
 
 
+def corpus_dirs(flag_values=FLAGS):
+    """`(generic_dir, {domain: dir})` the flags name; the default domains with neither flag."""
+    from keras_pn.data.prepare import resolve_corpus_dirs
+    from keras_pn.plan_early import DEFAULT_DOMAINS
+
+    domains = flag_values.domains
+    if not domains and not flag_values.domain_dirs:
+        domains = list(DEFAULT_DOMAINS)
+    return resolve_corpus_dirs(
+        flag_values.cache_dir, flag_values.generic_dir, flag_values.domain_dirs, domains
+    )
+
+
 def main(argv):
     del argv
     common.start_logging()
-    from keras_pn.data.pipeline import resolve_corpus_dirs
     from keras_pn.plan_early import run_plan_early
 
-    generic_dir, domain_dirs = resolve_corpus_dirs(
-        FLAGS.cache_dir, FLAGS.generic_dir, FLAGS.domain_dirs, FLAGS.domains
-    )
+    generic_dir, domain_dirs = corpus_dirs()
     with common.distribution_scope():
         run_plan_early(
             FLAGS.workdir,
             generic_dir=generic_dir,
             domain_dirs=domain_dirs,
             methods=FLAGS.methods,
-            specialization_tokens=[int(s) for s in FLAGS.specialization_tokens],
             config=common.run_config(),
-            vocabulary_size=FLAGS.vocabulary_size,
-            context_length=FLAGS.context_length,
-            embedder=FLAGS.embedder,
-            max_generic_tokens=FLAGS.max_generic_tokens,
-            tokenizer_sentences=FLAGS.tokenizer_sentences,
+            prepare=from_flags(PrepareConfig, exclude=RUN_OWNED_PREPARE_FIELDS),
         )
     with open(f"{FLAGS.workdir}/results.md") as f:
         print(f.read())
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

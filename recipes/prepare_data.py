@@ -16,9 +16,10 @@ The knobs' flags and defaults are those of `keras_pn.data.prepare.PrepareConfig`
 
 import logging as std_logging
 
-from absl import app, flags, logging
+from absl import flags, logging
 
 from keras_pn.data import prepare
+from recipes import cli
 from recipes.config_flags import define_flags, from_flags
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output directory.", required=True)
@@ -41,21 +42,18 @@ def main(argv):
     del argv
     logging.set_verbosity(logging.INFO)
     std_logging.getLogger("keras_pn").setLevel(std_logging.INFO)
-    try:
-        generic_dir, domain_dirs = prepare.resolve_corpus_dirs(
-            _CACHE_DIR.value, _GENERIC_DIR.value, _DOMAIN_DIRS.value, _DOMAINS.value
-        )
-        logging.info("generic: %s; domains: %s", generic_dir, ", ".join(domain_dirs))
-        prepared = prepare.prepare_data(
-            _WORKDIR.value,
-            from_flags(prepare.PrepareConfig),
-            generic_dir=generic_dir,
-            domain_dirs=domain_dirs,
-        )
-    except prepare.PreparationError as error:
-        raise SystemExit(f"error: {error}") from error
+    generic_dir, domain_dirs = prepare.resolve_corpus_dirs(
+        _CACHE_DIR.value, _GENERIC_DIR.value, _DOMAIN_DIRS.value, _DOMAINS.value
+    )
+    logging.info("generic: %s; domains: %s", generic_dir, ", ".join(domain_dirs))
+    prepared = prepare.prepare_data(
+        _WORKDIR.value,
+        from_flags(prepare.PrepareConfig),
+        generic_dir=generic_dir,
+        domain_dirs=domain_dirs,
+    )
     print(prepare.format_summary(prepared))
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -12,12 +12,16 @@ domain's importance-resampled stream). `--distribution=data_parallel|model_paral
 after an interruption. TensorBoard logs: `<workdir>/tensorboard`.
 """
 
-from absl import app
 from absl import flags
 
+from keras_pn import methods
+
+from recipes import cli
 from recipes import common
 
-flags.DEFINE_enum("method", "slm", ["slm", "llm", "pn", "mix", "is"], "What to pretrain.")
+PRETRAINABLE = [m.id for m in methods.all_methods() if m.has_pretraining]
+
+flags.DEFINE_enum("method", PRETRAINABLE[0], PRETRAINABLE, "What to pretrain.")
 flags.DEFINE_string("data_dir", None, "Output of `python -m recipes.prepare_data`.", required=True)
 flags.DEFINE_string("workdir", None, "Run directory (checkpoints, preset, logs).", required=True)
 flags.DEFINE_string("domain", None, "Domain of `--method=is`.")
@@ -30,12 +34,10 @@ FLAGS = flags.FLAGS
 def main(argv):
     del argv
     common.start_logging()
-    from keras_pn.data.pipeline import load_prepared
-    from keras_pn.training.methods import pretrain
+    from keras_pn.data.prepare import load_prepared
 
     with common.distribution_scope():
-        _, result = pretrain(
-            FLAGS.method,
+        _, result = methods.get(FLAGS.method).pretrain(
             load_prepared(FLAGS.data_dir),
             FLAGS.workdir,
             common.run_config(),
@@ -48,4 +50,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -3,9 +3,9 @@
     python -m recipes.quickstart --workdir=runs/quickstart
 """
 
-from absl import app
 from absl import flags
 from absl import logging
+from recipes import cli
 
 flags.DEFINE_string("workdir", "runs/quickstart", "Where outputs are written.")
 flags.DEFINE_integer("steps", 150, "Training steps.")
@@ -40,4 +40,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

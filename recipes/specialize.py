@@ -14,14 +14,18 @@ histogram. The fine-tuned model is saved as a preset in `<workdir>/preset`
 and its test perplexity is printed and written as a result fragment.
 """
 
-from absl import app
 from absl import flags
 
+from keras_pn import methods
+
+from recipes import cli
 from recipes import common
 
+# Methods that learn from a teacher have their own recipe (`recipes.distill`).
+SPECIALIZABLE = [m.id for m in methods.all_methods() if not m.needs_teacher]
+
 flags.DEFINE_enum(
-    "method", "slm",
-    ["slm", "slm_nopt", "llm", "llm_lora", "mix", "pn", "pn_histogram", "is"],
+    "method", SPECIALIZABLE[0], SPECIALIZABLE,
     "Method to specialize (see `recipes.distill` for SLM-d).",
 )
 flags.DEFINE_string("pretrained", None, "Workdir of `recipes.pretrain` (its `preset/`).")
@@ -52,4 +56,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -46,6 +46,9 @@ def test_staging_directory_replaces_on_success_only(tmp_path):
         (staging / "three").write_text("3")
     assert [p.name for p in final.iterdir()] == ["three"]
     assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no staging or old copy left
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(final).st_mode & 0o777 == 0o777 & ~umask  # as os.mkdir would make it
 
 
 def test_save_npy_round_trips(tmp_path):

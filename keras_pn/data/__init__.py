@@ -1,1 +1,1 @@
-"""keras_pn data pipeline: corpora, windows, embeddings, clusters, resampled streams."""
+"""keras_pn data: corpora, preparation (windows, embeddings, clusters, shards), resampled streams."""

@@ -1,21 +1,27 @@
 """Evaluation: perplexity, cost accounting (FLOPs, time, C_total) and reports.
 
 - `evaluate_nll`, `macro_perplexity` (`keras_pn.evaluation.perplexity`);
-- `CostLedger`, `training_flops_per_token`, `inference_flops_per_token`
-  (`keras_pn.evaluation.costs`);
+- `ModelDims`, `parameter_counts` (`keras_pn.evaluation.architecture`);
+- `training_flops_per_token`, `inference_flops_per_token`
+  (`keras_pn.evaluation.flops`); `device_description`
+  (`keras_pn.evaluation.device`);
+- `CostLedger`, `apply_paper_conventions` (`keras_pn.evaluation.ledger`);
 - `write_fragment`, `merge_fragments`, `load_results`
   (`keras_pn.evaluation.results`);
-- `write_report`, `evaluate_workdir` (`keras_pn.evaluation.report`).
+- `write_report`, `evaluate_workdir` (`keras_pn.evaluation.report`; tables in
+  `report_tables`, plots in `report_plots`).
+
+Method ids, names and cost conventions come from `keras_pn.methods`.
 """
 
-from keras_pn.evaluation.costs import CostLedger
-from keras_pn.evaluation.costs import ModelDims
-from keras_pn.evaluation.costs import apply_paper_conventions
-from keras_pn.evaluation.costs import device_description
-from keras_pn.evaluation.costs import distillation_flops_per_token
-from keras_pn.evaluation.costs import inference_flops_per_token
-from keras_pn.evaluation.costs import parameter_counts
-from keras_pn.evaluation.costs import training_flops_per_token
+from keras_pn.evaluation.architecture import ModelDims
+from keras_pn.evaluation.architecture import parameter_counts
+from keras_pn.evaluation.device import device_description
+from keras_pn.evaluation.flops import distillation_flops_per_token
+from keras_pn.evaluation.flops import inference_flops_per_token
+from keras_pn.evaluation.flops import training_flops_per_token
+from keras_pn.evaluation.ledger import CostLedger
+from keras_pn.evaluation.ledger import apply_paper_conventions
 from keras_pn.evaluation.perplexity import NLLEvaluator
 from keras_pn.evaluation.perplexity import evaluate_domains
 from keras_pn.evaluation.perplexity import evaluate_nll

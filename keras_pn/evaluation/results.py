@@ -11,31 +11,32 @@ merges them. Layout under a work directory:
 **Domain fragment** (`write_fragment`):
 
     {"format": "keras_pn.results_fragment/1",
-     "method": "pn", "domain": "arxiv",
+     "method": "<method id>", "domain": "arxiv",
      "nll": 2.913, "tokens": 120345,        # test per-token NLL and test tokens
      "perplexity": 18.41,                   # exp(nll), informative
      "specialization_tokens": 25000,        # size of the specialization set
      "before_finetuning": {"nll": 3.2, "tokens": 120345},   # optional
      "cost": [{"phase": "finetune", "tokens": 75000, "flops": 1.2e12,
                "seconds": 41.0, "device": "CPU: ..., 2 cores (jax)"}],
-     "inherit": ["llm"],                    # optional: also pay these methods'
+     "inherit": ["<method id>"],            # optional: also pay these methods'
                                             # specialization on this domain
      "info": {...}}                         # free-form (expert, steps, checkpoint)
 
 `cost` holds the specialization cost of this domain only (entries as
-`keras_pn.evaluation.costs.CostEntry`: SLM-is records its importance-sampled
+`keras_pn.evaluation.ledger.CostEntry`: SLM-is records its importance-sampled
 pretraining here, phase `"pretrain_is"`).
 
 **Generic fragment** (`write_generic_fragment`), `_generic.json`:
 
-    {"format": "keras_pn.results_fragment/1", "method": "slm", "kind": "generic",
-     "pretraining_tokens": 5000000, "cost": [{"phase": "pretrain", ...}],
-     "inherit": [], "info": {...}}
+    {"format": "keras_pn.results_fragment/1", "method": "<method id>",
+     "kind": "generic", "pretraining_tokens": 5000000,
+     "cost": [{"phase": "pretrain", ...}], "inherit": [], "info": {...}}
 
 Methods that share another's pretraining (SLM-d, LLM-LoRA, SLM-pn with a
 histogram) need no generic fragment: `merge_fragments` applies the paper's
-conventions (`keras_pn.evaluation.costs.DEFAULT_INHERITANCE`) unless a fragment
-declares its own `inherit` list.
+conventions (each method's `keras_pn.methods.Method.inherits`) unless a fragment
+declares its own `inherit` list. Methods are reported in the registry's order
+(`keras_pn.methods.report_order`).
 
 **Budgets** (`_budgets.json`, optional): any JSON object, copied into
 `results["budgets"]` (e.g. `{"pretraining_tokens": 5000000, "context_length":
@@ -50,18 +51,19 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import pathlib
-import tempfile
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from keras_pn.evaluation.costs import CostEntry
-from keras_pn.evaluation.costs import CostLedger
-from keras_pn.evaluation.costs import apply_paper_conventions
+from keras_pn import methods as method_registry
+from keras_pn.evaluation.ledger import CostEntry
+from keras_pn.evaluation.ledger import CostLedger
+from keras_pn.evaluation.ledger import apply_paper_conventions
 from keras_pn.evaluation.perplexity import macro_nll
 from keras_pn.evaluation.perplexity import nll_to_perplexity
+from keras_pn.file_io import atomic_write_json
+from keras_pn.methods import display_name
 
 __all__ = [
     "DISPLAY_NAMES",
@@ -82,66 +84,18 @@ RESULTS_FORMAT = "keras_pn.results/1"
 GENERIC_FILE = "_generic.json"
 BUDGETS_FILE = "_budgets.json"
 
-# The fixed method names, in report order, and how the paper names them.
-METHODS = (
-    "slm",
-    "slm_nopt",
-    "llm",
-    "mix",
-    "pn",
-    "is",
-    "distill",
-    "llm_lora",
-    "pn_histogram",
-)
-DISPLAY_NAMES = {
-    "slm": "SLM",
-    "slm_nopt": "SLM-nopt",
-    "llm": "LLM",
-    "mix": "SLM-mix",
-    "pn": "SLM-pn",
-    "is": "SLM-is",
-    "distill": "SLM-d",
-    "llm_lora": "LLM-LoRA",
-    "pn_histogram": "SLM-pn (histogram)",
-}
-
-
-def display_name(method: str) -> str:
-    """The paper's name of a method (unknown methods keep their own name).
-
-    Example:
-    >>> display_name("distill"), display_name("my_method")
-    ('SLM-d', 'my_method')
-    """
-    return DISPLAY_NAMES.get(method, method)
-
-
-def order_methods(methods) -> list[str]:
-    """Known methods in `METHODS` order, then the others sorted."""
-    methods = set(methods)
-    known = [m for m in METHODS if m in methods]
-    return known + sorted(methods - set(known))
+# Compatibility names, derived from the method registry (`keras_pn.methods`):
+# the registered ids in report order, and the paper's name of each.
+METHODS = tuple(method_registry.report_order(method_registry.ids()))
+DISPLAY_NAMES = {method: display_name(method) for method in METHODS}
 
 
 # --- Writing ----------------------------------------------------------------
 
 
 def write_json(path, data) -> pathlib.Path:
-    """Write `data` as indented JSON atomically; return the path."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(data, indent=2, sort_keys=False, allow_nan=True) + "\n"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    """Write `data` as JSON (indent 2) atomically; return the path."""
+    return atomic_write_json(path, data, indent=2)
 
 
 def _check_name(kind, name):
@@ -188,7 +142,7 @@ def write_fragment(
 
     Args:
         workdir: the run's work directory.
-        method: `"slm"`, `"pn"`, ... (see `METHODS`).
+        method: the method id (`keras_pn.methods.ids()`).
         domain: the domain name.
         nll: test per-token NLL after specialization (`evaluate_nll(...)["nll"]`).
         tokens: test tokens it averages over.
@@ -200,7 +154,7 @@ def write_fragment(
         cost: this domain's specialization cost: `CostEntry`s or dicts with
             `phase`, `tokens`, `flops`, `seconds`, `device`.
         inherit: methods whose specialization cost on this domain is also
-            paid (SLM-d: `["llm"]`, the teacher's fine-tuning); `None`
+            paid (SLM-d: its teacher's fine-tuning); `None`
             applies the paper's conventions at merge time.
         info: free-form JSON-able details (expert chosen, steps, checkpoint).
 
@@ -209,12 +163,12 @@ def write_fragment(
 
     Example:
     >>> import tempfile
-    >>> path = write_fragment(tempfile.mkdtemp(), "slm", "arxiv", nll=3.0,
+    >>> path = write_fragment(tempfile.mkdtemp(), "a", "arxiv", nll=3.0,
     ...     tokens=1000, specialization_tokens=25000,
     ...     cost=[{"phase": "finetune", "tokens": 50000, "flops": 1e12,
     ...            "seconds": 30.0, "device": "cpu"}])
     >>> path.parts[-3:]
-    ('results', 'slm', 'arxiv.json')
+    ('results', 'a', 'arxiv.json')
     """
     _check_name("method", method)
     _check_name("domain", domain)
@@ -264,7 +218,7 @@ def write_generic_fragment(
 
     Args:
         workdir: the run's work directory.
-        method: the method name.
+        method: the method id.
         cost: generic cost entries (pretraining); see `write_fragment`.
         pretraining_tokens: the pretraining token budget.
         inherit: methods whose generic cost this one includes; `None` applies
@@ -273,7 +227,7 @@ def write_generic_fragment(
 
     Example:
     >>> import tempfile
-    >>> write_generic_fragment(tempfile.mkdtemp(), "pn", cost=[{"phase":
+    >>> write_generic_fragment(tempfile.mkdtemp(), "a", cost=[{"phase":
     ...     "pretrain", "tokens": 10**6, "flops": 1e13}]).name
     '_generic.json'
     """
@@ -505,8 +459,8 @@ def normalize_results(results: Mapping) -> dict:
     `by_specialization_tokens`. Keeps `cost` and `budgets` as they are.
 
     Example:
-    >>> r = normalize_results({"perplexity": {"slm": {"a": 10.0, "b": 40.0}}})
-    >>> round(r["macro"]["slm"], 6), r["domains"]
+    >>> r = normalize_results({"perplexity": {"m": {"a": 10.0, "b": 40.0}}})
+    >>> round(r["macro"]["m"], 6), r["domains"]
     (20.0, ['a', 'b'])
     """
     results = dict(results)
@@ -549,7 +503,9 @@ def normalize_results(results: Mapping) -> dict:
         results["by_specialization_tokens"][str(size)] = table
     results.setdefault("cost", {})
     results.setdefault("budgets", {})
-    results["methods"] = order_methods(set(results["nll"]) | set(results["cost"]))
+    results["methods"] = method_registry.report_order(
+        set(results["nll"]) | set(results["cost"])
+    )
     results["format"] = RESULTS_FORMAT
     return results
 

@@ -1,14 +1,15 @@
 """`Method`: one declared paper method (what it pretrains, how it specializes, what it costs).
 
 Every method of the paper is one module of `keras_pn.methods` that declares one
-`Method` and registers it (`keras_pn.methods.registry.register`). Recipes, the cost
-ledger, the report and `plan_early` iterate the registry; nothing else names method
-ids, so adding a method is one new file.
+`Method` (metadata fields, plus hook overrides for its behaviour) and registers it
+(`keras_pn.methods.registry.register`). Recipes, the cost ledger, the report and
+`plan_early` iterate the registry; nothing else names method ids, so adding a
+method is one new file. The hooks' shared machinery is `keras_pn.methods.common`.
 
 >>> from keras_pn import methods
 >>> m = methods.get("slm")
->>> m.display_name, m.pretraining
-('SLM', 'slm')
+>>> m.display_name, m.pretraining, m.has_pretraining
+('SLM', 'slm', True)
 """
 
 from __future__ import annotations
@@ -41,6 +42,24 @@ class Method:
         flags: the `RunConfig` fields the method reads beyond the common ones.
         needs_teacher: id of the specialized method whose model is the teacher
             (SLM-d: the fine-tuned LLM); that method runs first.
+        description: one sentence on what the method does (model cards).
+        pretrains_per_domain: the method pretrains its own model for every domain
+            and size, as the first step of its specialization (SLM-is).
+        evaluate_before_finetuning: runs also report the test perplexity of the
+            model the method starts from, before fine-tuning.
+        save_specialized: `plan_early` saves its specialized models as presets
+            by default (for the zoo).
+        exports_preset: its specialized model can be saved as a plain GPT preset
+            (False for LoRA, whose adapters are not a plain GPT).
+        publish_to_zoo: the zoo publishes its specialized models (and the generic
+            pretraining they come from) by default.
+
+    Hooks (override in a method's module; defaults in parentheses): `build_model`
+    (the pretraining's architecture), `pretraining_stream`, `pretraining_tokens`
+    (`config.pretrain_tokens`), `specialization_model` (the pretrained model),
+    `specialization_learning_rate` (`config.finetune_learning_rate`),
+    `trained_model` (the fine-tuned model), `specialization_cost` (fine-tuning
+    FLOPs). `pretrain` and `specialize` run them (`keras_pn.methods.common`).
     """
 
     id: str
@@ -54,6 +73,12 @@ class Method:
     lora_targets: tuple[str, ...] = ()
     flags: tuple[str, ...] = ()
     needs_teacher: str | None = None
+    description: str = ""
+    pretrains_per_domain: bool = False
+    evaluate_before_finetuning: bool = False
+    save_specialized: bool = False
+    exports_preset: bool = True
+    publish_to_zoo: bool = False
 
     def __post_init__(self):
         unknown = sorted(set(self.inherits) - set(KINDS))
@@ -68,3 +93,69 @@ class Method:
         out = dataclasses.asdict(self)
         out["inherits"] = {k: list(v) for k, v in self.inherits.items()}
         return out
+
+    @property
+    def has_pretraining(self) -> bool:
+        """The method has a pretraining stage of its own (generic, or per domain)."""
+        return self.is_generic_pretraining or self.pretrains_per_domain
+
+    # --- Hooks: what the method builds and trains -------------------------------
+
+    def build_model(self, data, config):
+        """An untrained model of the method's architecture (default: its pretraining's)."""
+        from keras_pn.methods import registry
+
+        if self.pretraining is None or self.pretraining == self.id:
+            raise ValueError(f"`{self.id}` declares no model architecture.")
+        return registry.get(self.pretraining).build_model(data, config)
+
+    def pretraining_stream(self, data, config, domain=None, size=None):
+        """The `tf.data` stream the method pretrains on."""
+        raise ValueError(f"`{self.id}` has no pretraining stage.")
+
+    def pretraining_tokens(self, config) -> int:
+        """The method's pretraining budget in tokens."""
+        return config.pretrain_tokens
+
+    def specialization_model(self, pretrained, data, domain, size, config, *, teacher, info):
+        """The model to fine-tune on the domain (may record its choices in `info`).
+
+        Returns a model, or a list of `(expert, model)` candidates: each is
+        fine-tuned and the best on the valid split is kept.
+        """
+        return pretrained
+
+    def specialization_learning_rate(self, config) -> float:
+        """The peak learning rate of the method's specialization."""
+        return config.finetune_learning_rate
+
+    def trained_model(self, model):
+        """The specialized model to test and save, from the fine-tuned one."""
+        return model
+
+    def specialization_cost(self, model, *, teacher, config, sequence_length, tokens_per_batch):
+        """`(phase, FLOPs per token)` of the method's specialization training."""
+        from keras_pn.evaluation import costs
+
+        return "finetune", costs.training_flops_per_token(
+            model, sequence_length=sequence_length, tokens_per_batch=tokens_per_batch
+        )
+
+    # --- Entry points ----------------------------------------------------------
+
+    def pretrain(self, data, workdir, config, domain=None, size=None):
+        """Pretrain the method's model; resumable; a preset in `workdir/preset`.
+
+        Returns `(model, TrainResult)` (see `keras_pn.methods.common.pretrain`).
+        """
+        from keras_pn.methods import common
+
+        return common.run_pretraining(self, data, workdir, config, domain=domain, size=size)
+
+    def specialize(self, data, domain, size, workdir, config, pretrained=None, teacher=None):
+        """Specialize to one domain; `(model, FineTuneResult, info)` (see `common.specialize`)."""
+        from keras_pn.methods import common
+
+        return common.run_specialization(
+            self, data, domain, size, workdir, config, pretrained, teacher
+        )

@@ -3,8 +3,31 @@
 from keras_pn.methods.base import Method
 from keras_pn.methods.registry import register
 
+
+class LowRankAdaptation(Method):
+    """The pretrained LLM with LoRA adapters of rank `config.lora_rank` on `lora_targets`."""
+
+    def specialization_model(self, pretrained, data, domain, size, config, *, teacher, info):
+        pretrained.backbone.enable_lora(
+            config.lora_rank, target_layer_names=list(self.lora_targets)
+        )
+        info["lora_rank"] = config.lora_rank
+        return pretrained
+
+    def specialization_cost(self, model, *, teacher, config, sequence_length, tokens_per_batch):
+        from keras_pn.evaluation import costs
+
+        return "finetune", costs.training_flops_per_token(
+            model,
+            sequence_length=sequence_length,
+            tokens_per_batch=tokens_per_batch,
+            lora_rank=config.lora_rank,
+            lora_layers=self.lora_targets,
+        )
+
+
 METHOD = register(
-    Method(
+    LowRankAdaptation(
         id="llm_lora",
         display_name="LLM-LoRA",
         run_rank=3,
@@ -23,5 +46,9 @@ METHOD = register(
             "mlp_output_dense",
         ),
         flags=("lora_rank",),
+        description=(
+            "LLM-LoRA: the pretrained large GPT fine-tuned through low-rank adapters only"
+        ),
+        exports_preset=False,
     )
 )

@@ -1,10 +1,27 @@
 """SLM-pn: a projected network pretrained once; the domain's expert is projected to a plain SLM and fine-tuned."""
 
+from keras_pn.methods import common
 from keras_pn.methods.base import Method
 from keras_pn.methods.registry import register
 
+
+class ProjectedNetwork(Method):
+    """A projected network; the domain's expert is projected to a plain small GPT."""
+
+    def build_model(self, data, config):
+        return common.projected_network(config, data)
+
+    def pretraining_stream(self, data, config, domain=None, size=None):
+        return common.single_cluster_stream(data, config)
+
+    def specialization_model(self, pretrained, data, domain, size, config, *, teacher, info):
+        return common.select_expert_model(
+            pretrained, data, domain, size, config, config.expert_selection, info
+        )
+
+
 METHOD = register(
-    Method(
+    ProjectedNetwork(
         id="pn",
         display_name="SLM-pn",
         run_rank=5,
@@ -16,5 +33,11 @@ METHOD = register(
             "selection, projection and fine-tuning."
         ),
         flags=("pn_clusters", "expert_selection"),
+        description=(
+            "SLM-pn: the PN expert of the domain's most frequent cluster, projected to a "
+            "plain small GPT in closed form, then fine-tuned"
+        ),
+        save_specialized=True,
+        publish_to_zoo=True,
     )
 )

@@ -1,8 +1,9 @@
 """The method registry: every declared `Method`, in run order.
 
-Every module of `keras_pn/methods/` is imported on first use and registers its
-method. Run order is `Method.run_rank` (a teacher before its student); report order
-is `Method.report_rank`.
+Every module of `keras_pn/methods/` (but the machinery: `base`, `common`,
+`registry`, `run_config`) is imported on first use and registers its method. Run
+order is `Method.run_rank` (a teacher before its student); report order is
+`Method.report_rank`.
 
 >>> from keras_pn import methods
 >>> methods.get("pn").display_name
@@ -20,6 +21,8 @@ from typing import Iterable
 from keras_pn.methods.base import Method
 
 _REGISTRY: dict[str, Method] = {}
+# Modules of the package that declare no method.
+_MACHINERY = ("base", "common", "registry", "run_config")
 
 
 def register(method: Method) -> Method:
@@ -37,7 +40,7 @@ def _load() -> None:
     import keras_pn.methods as package
 
     for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
-        if info.name not in ("base", "registry") and not info.name.startswith("_"):
+        if info.name not in _MACHINERY and not info.name.startswith("_"):
             importlib.import_module(f"{package.__name__}.{info.name}")
 
 

@@ -13,29 +13,15 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 
 import keras
 import numpy as np
 
+from keras_pn import file_io
+
 logger = logging.getLogger(__name__)
 
 POINTER = "latest.json"
-
-
-def _atomic_write_text(path, text):
-    directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 class Checkpointer:
@@ -81,8 +67,8 @@ class Checkpointer:
         """Write a checkpoint for `state["step"]`, then publish it atomically."""
         name = f"step-{int(state['step']):09d}"
         final = os.path.join(self.directory, name)
-        staging = tempfile.mkdtemp(dir=self.directory, prefix=f".{name}-")
-        try:
+        # The staging directory is `.step-...`: `_prune` removes those a killed run left.
+        with file_io.staging_directory(final) as staging:
             model.save_weights(os.path.join(staging, "model.weights.h5"))
             arrays = {}
             if model.optimizer is not None and model.optimizer.built:
@@ -96,14 +82,8 @@ class Checkpointer:
             for filename in os.listdir(staging):
                 with open(os.path.join(staging, filename), "rb") as f:
                     os.fsync(f.fileno())
-            if os.path.exists(final):
-                shutil.rmtree(final)
-            os.replace(staging, final)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        _atomic_write_text(
-            os.path.join(self.directory, POINTER), json.dumps({"checkpoint": name})
+        file_io.atomic_write_text(
+            os.path.join(self.directory, POINTER), json.dumps({"checkpoint": name}), fsync=True
         )
         self._prune(keep_name=name)
         logger.info("Checkpoint %s written", final)

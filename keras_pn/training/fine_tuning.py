@@ -114,7 +114,7 @@ def fine_tune(
 
     if reuse_compiled:
         # A compiled twin of the model (one per architecture and schedule) does
-        # the training: compiling once saves ~18 s per run (see `model_pool`).
+        # the training: it is compiled once, not once per run (see `model_pool`).
         compile_key = ("fine_tune", float(learning_rate), sorted(schedule.items()))
         trainee = model_pool.POOL.borrow(model, compile_key, compile_fn)
     else:

@@ -2,9 +2,8 @@
 
 A fine-tuning campaign (`recipes.plan_early`: 9 methods x 4 domains) trains
 dozens of models that share a handful of architectures. Compiling each one
-(XLA on JAX and TensorFlow) costs more than a short fine-tuning itself:
-measured here, 18 s of fixed cost against 0.6 s per step for `slm_tiny` on
-TensorFlow. The pool keeps one private, compiled twin per (architecture,
+(XLA on JAX and TensorFlow) costs more than a short fine-tuning itself
+(bench/RESULTS.md). The pool keeps one private, compiled twin per (architecture,
 compile arguments); `borrow` loads a model's weights into the twin and resets
 its optimizer state, and `give_back` copies the trained weights out again. The
 caller's model object is never compiled nor shared, so borrowing is invisible

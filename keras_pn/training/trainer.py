@@ -1,7 +1,6 @@
 """Token-budgeted training with checkpoints, resume, TensorBoard and a progress bar."""
 
 import dataclasses
-import json
 import logging
 import math
 import os
@@ -10,6 +9,7 @@ import time
 import keras
 import numpy as np
 
+from keras_pn import file_io
 from keras_pn.training.checkpointing import Checkpointer
 from keras_pn.training.optimizer import paper_optimizer
 
@@ -20,7 +20,7 @@ def compile_for_training(model, learning_rate, total_steps, warmup_steps=None, c
     """Compile a CausalLM with the paper's optimizer and a masked LM loss.
 
     ``jit_compile="auto"`` turns XLA on for tensorflow too, where Keras' own
-    "auto" leaves it off on CPU (slm_tiny trains 15% faster with it here:
+    "auto" leaves it off on CPU (measured faster with it:
     ``bench/pn_overhead.py --backend=tensorflow [--no_xla]``).
     """
     if jit_compile == "auto" and keras.config.backend() == "tensorflow":
@@ -195,14 +195,8 @@ def train(
         losses=losses,
         resumed_from=resumed_from,
     )
-    with open(os.path.join(workdir, "train.json"), "w") as f:
-        json.dump(result.to_json(), f, indent=2)
+    file_io.atomic_write_json(os.path.join(workdir, "train.json"), result.to_json(), indent=2)
     return result
-
-
-def count_tokens(batch_size, context_length):
-    """Tokens per batch, as the cost ledger counts them."""
-    return int(batch_size) * int(context_length)
 
 
 def finite(value):

@@ -343,15 +343,10 @@ def test_prepare_config_is_frozen_and_documents_every_knob():
     } - {"progress"}
 
 
-def test_prepare_data_and_its_compatibility_form_take_no_default_of_their_own():
-    from keras_pn.data import pipeline
-
+def test_prepare_data_takes_no_default_of_its_own():
     signature = inspect.signature(prep.prepare_data)
     assert list(signature.parameters) == ["workdir", "config", "generic_dir", "domain_dirs"]
     assert signature.parameters["config"].default == prep.PrepareConfig()
-    old = inspect.signature(pipeline.prepare_data).parameters
-    assert [p.kind for p in old.values()][-1] is inspect.Parameter.VAR_KEYWORD
-    assert all(p.default is inspect.Parameter.empty for p in old.values())
 
 
 def test_the_recipe_flag_defaults_are_prepare_config_defaults(tmp_path):
@@ -395,27 +390,6 @@ def test_the_recipe_reuses_a_workdir_prepared_with_the_same_knobs(prepared, corp
     assert f"Prepared data in {work}" in result.stdout
     assert all(f"| {stage} | 0.0 (cached) |" in result.stdout for stage in prep.STAGES)
     assert _snapshot(work) == before
-
-
-def test_the_compatibility_module_keeps_the_keyword_form(prepared, corpus):
-    from keras_pn.data import pipeline
-
-    root, domains = corpus
-    before = _snapshot(prepared.workdir)
-    again = pipeline.prepare_data(
-        prepared.workdir,
-        generic_dir=root / "generic",
-        domain_dirs=domains,
-        vocabulary_size=VOCAB,
-        context_length=T,
-        embedder="hashed",
-        cluster_counts=KS,
-        specialization_tokens=CAPS,
-        progress=False,
-        kmeans_iterations=8,
-    )
-    assert again.units_run == () and _snapshot(prepared.workdir) == before
-    assert pipeline.PreparationError is prep.PreparationError
 
 
 # ---- WorkdirLayout: the stages and PreparedData agree on every path ------------------

@@ -6,14 +6,19 @@ import math
 import keras
 import pytest
 
-from keras_pn.evaluation import costs
-from keras_pn.evaluation.costs import CostLedger
-from keras_pn.evaluation.costs import ModelDims
-from keras_pn.evaluation.costs import apply_paper_conventions
-from keras_pn.evaluation.costs import inference_flops_per_token
-from keras_pn.evaluation.costs import parameter_counts
-from keras_pn.evaluation.costs import training_flops_per_token
+from keras_pn import methods
+from keras_pn import presets
+from keras_pn.evaluation.architecture import DEFAULT_LORA_LAYERS
+from keras_pn.evaluation.architecture import ModelDims
+from keras_pn.evaluation.architecture import lora_parameter_count
+from keras_pn.evaluation.architecture import parameter_counts
+from keras_pn.evaluation.flops import inference_flops_per_token
+from keras_pn.evaluation.flops import projection_flops_per_batch
+from keras_pn.evaluation.flops import training_flops_per_token
+from keras_pn.evaluation.ledger import CostLedger
+from keras_pn.evaluation.ledger import apply_paper_conventions
 from keras_pn.models import GPTBackbone
+from keras_pn.models import GPTCausalLM
 from keras_pn.models import ProjectedGPTBackbone
 
 from tests.evaluation.conftest import TINY
@@ -62,7 +67,7 @@ def test_parameter_counts_projected_attention():
 def test_paper_presets_match_their_metadata():
     # metadata.json holds count_params() of the built preset.
     for name in ("slm_paper", "llm_paper", "pn_paper", "slm_tiny", "pn_tiny"):
-        path = costs._ARCHITECTURES_DIR / name / "metadata.json"
+        path = presets.ARCHITECTURES_DIR / name / "metadata.json"
         expected = json.loads(path.read_text())["parameter_count"]
         assert parameter_counts(name)["total"] == expected, name
     assert round(parameter_counts("pn_paper")["total"] / 1e6) == 1423  # paper: 1,422M
@@ -99,8 +104,8 @@ def test_projected_training_flops(pn, gpt):
     # Projected block 1: two MLP matrices (16x32, 32x16);
     # forward 2 (m h + h d_in d_out + h d_out) each.
     forward = 2 * (m * h + h * 16 * 32 + h * 32) + 2 * (m * h + h * 32 * 16 + h * 16)
-    assert costs.projection_flops_per_batch(pn) == 3 * forward
-    assert costs.projection_flops_per_batch(pn, kernels_per_batch=4) == 12 * forward
+    assert projection_flops_per_batch(pn) == 3 * forward
+    assert projection_flops_per_batch(pn, kernels_per_batch=4) == 12 * forward
     expected = (
         training_flops_per_token(gpt)
         + (3 * forward + 15 * pn.count_params()) / batch_tokens
@@ -112,21 +117,58 @@ def test_projected_training_flops(pn, gpt):
     with pytest.raises(ValueError, match="tokens_per_batch"):
         training_flops_per_token(pn)
     mix = dict(pn.get_config(), hard_mixture=True, num_bases=4, expert_dim=4)
-    assert costs.projection_flops_per_batch(mix) == 0.0
+    assert projection_flops_per_batch(mix) == 0.0
 
 
 def test_lora_flops_count_adapters_like_keras(gpt):
     backbone = GPTBackbone.from_config(gpt.get_config())
-    backbone.enable_lora(4)
+    backbone.enable_lora(4)  # keras-hub's default targets
     adapters = sum(math.prod(w.shape) for w in backbone.trainable_weights)
-    assert costs.lora_parameter_count(backbone, rank=4) == adapters
+    counted = lora_parameter_count(backbone, rank=4, layers=DEFAULT_LORA_LAYERS)
+    assert counted == adapters
     n = parameter_counts(gpt)["flops"]
     attention = 12 * 2 * 16 * 16
     assert (
-        training_flops_per_token(gpt, lora_rank=4) == 4 * n + 6 * adapters + attention
+        training_flops_per_token(gpt, lora_rank=4, lora_layers=DEFAULT_LORA_LAYERS)
+        == 4 * n + 6 * adapters + attention
     )
     with pytest.raises(ValueError, match="Unknown LoRA"):
-        costs.lora_parameter_count(gpt, 4, layers=("nope",))
+        lora_parameter_count(gpt, 4, layers=("nope",))
+    # No silent default: the adapted layers are the ones trained.
+    with pytest.raises(ValueError, match="lora_layers"):
+        training_flops_per_token(gpt, lora_rank=4)
+
+
+def test_lora_cost_counts_the_registry_targets_as_trained(gpt):
+    lora = [m for m in methods.all_methods() if m.lora_targets]
+    assert lora, "the registry declares a LoRA method"
+    targets = lora[0].lora_targets
+    model = GPTCausalLM(GPTBackbone.from_config(gpt.get_config()))
+    model.backbone.enable_lora(4, target_layer_names=list(targets))
+    trainable = model.backbone.trainable_weights
+    adapted = {w.path.split("/")[-2] for w in trainable}
+    assert adapted == set(targets)  # LoRA trained exactly the declared targets
+    counted = lora_parameter_count(model, rank=4, layers=targets)
+    assert counted == sum(math.prod(w.shape) for w in trainable)
+    assert counted > lora_parameter_count(model, rank=4, layers=DEFAULT_LORA_LAYERS)
+    n = parameter_counts(model)["flops"]
+    attention = 12 * 2 * 16 * 8
+    per_token = training_flops_per_token(
+        model, sequence_length=8, tokens_per_batch=64, lora_rank=4, lora_layers=targets
+    )
+    expected = 4 * n + 6 * counted + attention + 15 * counted / 64
+    assert per_token == pytest.approx(expected)
+    ledger = CostLedger()
+    ledger.add(
+        lora[0].id,
+        "specialization",
+        domain="a",
+        phase="finetune",
+        tokens=640,
+        flops_per_token=per_token,
+        device="",
+    )
+    assert ledger.specialization(lora[0].id).flops == pytest.approx(640 * per_token)
 
 
 def test_model_dims_sources(pn):

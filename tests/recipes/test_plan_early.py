@@ -6,8 +6,9 @@ import os
 import numpy as np
 import pytest
 
+from keras_pn.data.prepare import PrepareConfig
+from keras_pn.methods import RunConfig
 from keras_pn.models.architectures.definitions import serialized_config
-from keras_pn.training.methods import RunConfig
 
 TOPICS = {
     "sea": "the ship sailed across the sea with the wind and the waves at dawn",
@@ -69,10 +70,11 @@ def test_plan_early_runs_every_method(corpus, tmp_path):
         lora_rank=2, checkpoints=2, verbose=0,
     )
     workdir = str(tmp_path / "run")
+    prepare = PrepareConfig(vocabulary_size=300, context_length=32, embedder="hashed",
+                            specialization_tokens=(400,))
     results = run_plan_early(
-        workdir, generic_dir=generic_dir, domain_dirs=domain_dirs,
-        specialization_tokens=(400,), config=config, vocabulary_size=300,
-        context_length=32, embedder="hashed",
+        workdir, generic_dir=generic_dir, domain_dirs=domain_dirs, config=config,
+        prepare=prepare,
     )
     methods = {"slm", "slm_nopt", "llm", "llm_lora", "mix", "pn", "pn_histogram", "is", "distill"}
     assert set(results["perplexity"]) == methods
@@ -110,8 +112,7 @@ def test_plan_early_runs_every_method(corpus, tmp_path):
     # A second run resumes: nothing is retrained.
     mtime = os.path.getmtime(os.path.join(workdir, "results", "pn", "sailing.json"))
     run_plan_early(
-        workdir, generic_dir=generic_dir, domain_dirs=domain_dirs,
-        specialization_tokens=(400,), config=config, vocabulary_size=300,
-        context_length=32, embedder="hashed",
+        workdir, generic_dir=generic_dir, domain_dirs=domain_dirs, config=config,
+        prepare=prepare,
     )
     assert os.path.getmtime(os.path.join(workdir, "results", "pn", "sailing.json")) == mtime

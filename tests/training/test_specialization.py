@@ -51,6 +51,11 @@ def test_fine_tune_improves_and_keeps_best_weights():
     )
     assert result.best_valid_loss < 0.8 * result.initial_valid_loss
     assert result.steps <= 40 and result.tokens == result.steps * 8 * SEQ
+    # The best step is where the recorded validation curve is lowest.
+    curve = [result.initial_valid_loss] + result.valid_losses
+    assert len(result.valid_losses) == result.steps // 10
+    assert result.best_step == 10 * int(np.argmin(curve)) > 0
+    assert result.best_valid_loss == pytest.approx(min(curve))
     # The restored weights are the best ones.
     now = float(model.evaluate(plain(batches(1)), verbose=0))
     assert now == pytest.approx(result.best_valid_loss, rel=1e-4)
@@ -64,10 +69,13 @@ def test_fine_tune_restores_initial_weights_when_training_hurts():
         model, plain(batches(0, step=3, repeat=True)), plain(batches(1)), max_steps=30,
         eval_every=10, learning_rate=3e-2, tokens_per_step=8 * SEQ, patience=1, verbose=0,
     )
-    if result.best_step == 0:
-        for a, b in zip(before, model.get_weights()):
-            np.testing.assert_array_equal(a, b)
-    assert result.best_valid_loss <= result.initial_valid_loss
+    # The premise: the first check is clearly worse than the initial weights...
+    assert result.valid_losses[0] > result.initial_valid_loss + 0.1
+    # ...so, with patience 1, training stops there and the initial weights come back.
+    assert result.steps == 10 and result.best_step == 0
+    assert result.best_valid_loss == result.initial_valid_loss
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
 
 
 def _log_softmax(z):

@@ -1,6 +1,6 @@
 """The data pipeline at corpus scale, on Apache Beam.
 
-One Beam pipeline does what ``keras_pn.data.pipeline`` does in one process for
+One Beam pipeline does what ``keras_pn.data.prepare`` does in one process for
 the generic corpus: windowing (the run's SentencePiece, the same graph function
 as ``keras_pn.data.windows``), embedding (a DoFn around the same embedder,
 loaded once per worker in ``setup()``), nearest-centroid assignment (the same

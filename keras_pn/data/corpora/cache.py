@@ -66,22 +66,9 @@ def is_complete(directory):
     return read_manifest(directory) is not None
 
 
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def public_mode(directory=False):
-    """The usual umask-based mode of a new file (or directory)."""
-    return (0o777 if directory else 0o666) & ~_umask()
-
-
 def write_json_atomic(path, obj):
-    """Writes JSON to `path` atomically (fsynced, with the usual public mode)."""
-    atomic_write_json(
-        path, obj, indent=2, ensure_ascii=False, mode=public_mode(), fsync=True
-    )
+    """Writes JSON to `path` atomically (fsynced)."""
+    atomic_write_json(path, obj, indent=2, ensure_ascii=False, fsync=True)
 
 
 def remove_stale_staging(final_dir):
@@ -99,4 +86,4 @@ def staging_dir(final_dir):
 
     The caller writes the manifest last, inside the staging directory.
     """
-    return staging_directory(final_dir, mode=public_mode(directory=True))
+    return staging_directory(final_dir)
