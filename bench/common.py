@@ -105,7 +105,7 @@ def cpu_flops_per_cycle():
 
 def device_name():
     """The device Keras computes on, in words (keras_pn's cost accounting)."""
-    from keras_pn.evaluation.costs import device_description
+    from keras_pn.evaluation.device import device_description
 
     return device_description()
 
@@ -137,7 +137,7 @@ def peak_help():
 
 def cpu_model():
     """The CPU's model name, as the cost ledger records it."""
-    from keras_pn.evaluation.costs import cpu_name
+    from keras_pn.evaluation.device import cpu_name
 
     return cpu_name()
 

@@ -13,7 +13,7 @@ MFU = tokens/s x model FLOPs per token / peak FLOP/s with nanoGPT's
 ``6 N + 12 L H Q T``; for a projected network ``N`` is its exported expert's (the
 SLM-sized network that runs per token), so SLM and PN MFU are the same "useful"
 work; the full PN formula (kernel construction and the optimizer over all ``k``
-experts' parameters, ``keras_pn.evaluation.costs.training_flops_per_token``) is
+experts' parameters, ``keras_pn.evaluation.flops.training_flops_per_token``) is
 printed too. PN batches are single-cluster (one expert per step, as in pretraining).
 
 ``--reference`` (torch backend) also times ``bench/torch_reference.py`` at the SLM's
@@ -70,7 +70,7 @@ def parse_args(argv=None):
 
 def model_flops_per_token(model, seq):
     """``6 N + 12 L H Q T``, ``N`` of the (expert) GPT without position embeddings."""
-    from keras_pn.evaluation.costs import ModelDims, parameter_counts
+    from keras_pn.evaluation.architecture import ModelDims, parameter_counts
 
     dims = ModelDims.of(model)
     counts = parameter_counts(dims)
@@ -83,7 +83,7 @@ def measure(preset, args, peak):
     import numpy as np
     import tensorflow as tf
 
-    from keras_pn.evaluation.costs import training_flops_per_token
+    from keras_pn.evaluation.flops import training_flops_per_token
     from keras_pn.models import GPTCausalLM, ProjectedGPT
     from keras_pn.training.trainer import compile_for_training
 

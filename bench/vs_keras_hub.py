@@ -17,7 +17,7 @@ GELU MLP, tied embeddings, the same Adam + clipping + schedule).
 For every side: tokens/s and MFU = tokens/s x FLOPs per token / peak FLOP/s, FLOPs
 per token by nanoGPT's formula ``6 N + 12 L H Q T`` (``N``: parameters without the
 position embeddings, computed once from the shared dimensions, so all sides are
-credited the same work; ``keras_pn.evaluation.costs.training_flops_per_token``).
+credited the same work; ``keras_pn.evaluation.flops.training_flops_per_token``).
 
 Goal: step time(keras_pn) / step time(keras-hub) <= 1.0 on every backend.
 
@@ -110,7 +110,7 @@ def main(argv=None):
     import keras
     import numpy as np
 
-    from keras_pn.evaluation.costs import training_flops_per_token
+    from keras_pn.evaluation.flops import training_flops_per_token
 
     models = keras_models(args)
     ours = models["keras_pn"]

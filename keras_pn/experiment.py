@@ -9,7 +9,8 @@ import os
 import time
 
 from keras_pn import methods
-from keras_pn.evaluation import costs as cost_formulas
+from keras_pn.evaluation.device import device_description
+from keras_pn.evaluation.flops import training_flops_per_token
 from keras_pn.evaluation.perplexity import evaluate_nll
 from keras_pn.evaluation.results import write_fragment
 from keras_pn.evaluation.results import write_generic_fragment
@@ -24,12 +25,12 @@ def _cost_entry(phase, flops_per_token, tokens, seconds):
         "tokens": int(tokens),
         "flops": float(flops_per_token * tokens),
         "seconds": float(seconds),
-        "device": cost_formulas.device_description(),
+        "device": device_description(),
     }
 
 
 def _training_cost(phase, model, result, tokens_per_batch, sequence_length):
-    flops_per_token = cost_formulas.training_flops_per_token(
+    flops_per_token = training_flops_per_token(
         model, sequence_length=sequence_length, tokens_per_batch=tokens_per_batch
     )
     return _cost_entry(phase, flops_per_token, result.tokens, result.seconds)

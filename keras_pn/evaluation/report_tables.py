@@ -175,7 +175,7 @@ def markdown_report(results: Mapping, plots: Mapping | None = None) -> str:
     if with_costs:
         lines.append(
             "- **Costs**: FLOPs by formula (training `6N + 12LHQT` per token, "
-            "`keras_pn.evaluation.costs`), time measured"
+            "`keras_pn.evaluation.flops`), time measured"
             + (f" on {'; '.join(devices)}" if devices else "")
             + ". Generic: pretraining, shared by all domains; specialization: "
             "mean per domain; `C_total(N) = C_generic + N * C_spec`, "

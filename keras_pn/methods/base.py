@@ -135,9 +135,9 @@ class Method:
 
     def specialization_cost(self, model, *, teacher, config, sequence_length, tokens_per_batch):
         """`(phase, FLOPs per token)` of the method's specialization training."""
-        from keras_pn.evaluation import costs
+        from keras_pn.evaluation import flops
 
-        return "finetune", costs.training_flops_per_token(
+        return "finetune", flops.training_flops_per_token(
             model, sequence_length=sequence_length, tokens_per_batch=tokens_per_batch
         )
 

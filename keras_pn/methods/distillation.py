@@ -19,9 +19,9 @@ class Distillation(Method):
         return model.student
 
     def specialization_cost(self, model, *, teacher, config, sequence_length, tokens_per_batch):
-        from keras_pn.evaluation import costs
+        from keras_pn.evaluation import flops
 
-        return "distill", costs.distillation_flops_per_token(
+        return "distill", flops.distillation_flops_per_token(
             model, teacher, sequence_length, tokens_per_batch
         )
 

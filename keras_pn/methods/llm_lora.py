@@ -15,9 +15,9 @@ class LowRankAdaptation(Method):
         return pretrained
 
     def specialization_cost(self, model, *, teacher, config, sequence_length, tokens_per_batch):
-        from keras_pn.evaluation import costs
+        from keras_pn.evaluation import flops
 
-        return "finetune", costs.training_flops_per_token(
+        return "finetune", flops.training_flops_per_token(
             model,
             sequence_length=sequence_length,
             tokens_per_batch=tokens_per_batch,

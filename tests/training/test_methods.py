@@ -9,7 +9,8 @@ import pytest
 import tensorflow as tf
 
 from keras_pn import methods
-from keras_pn.evaluation import costs
+from keras_pn.evaluation import architecture
+from keras_pn.evaluation import flops
 from keras_pn.methods import RunConfig
 from keras_pn.methods import common
 from keras_pn.models import GPTBackbone
@@ -160,18 +161,18 @@ def test_lora_trains_and_costs_exactly_its_declared_adapters(config):
                                       info=info)
     assert info == {"lora_rank": config.lora_rank}
     trainable = sum(int(np.prod(w.shape)) for w in model.backbone.trainable_weights)
-    assert trainable == costs.lora_parameter_count(model, config.lora_rank, lora.lora_targets)
-    phase, flops = lora.specialization_cost(
+    assert trainable == architecture.lora_parameter_count(model, config.lora_rank, lora.lora_targets)
+    phase, cost = lora.specialization_cost(
         model, teacher=None, config=config, sequence_length=SEQ, tokens_per_batch=4 * SEQ
     )
     assert phase == "finetune"
-    assert flops == costs.training_flops_per_token(
+    assert cost == flops.training_flops_per_token(
         model, sequence_length=SEQ, tokens_per_batch=4 * SEQ, lora_rank=config.lora_rank,
         lora_layers=lora.lora_targets,
     )
     # More adapters than keras-hub's default query and value ones are trained and counted.
     assert set(lora.lora_targets) > {"query_dense", "value_dense"}
-    assert flops > costs.training_flops_per_token(
+    assert cost > flops.training_flops_per_token(
         model, sequence_length=SEQ, tokens_per_batch=4 * SEQ, lora_rank=config.lora_rank,
         lora_layers=("query_dense", "value_dense"),
     )
