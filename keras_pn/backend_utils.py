@@ -1,8 +1,9 @@
-"""The one place where keras_pn looks at which Keras backend is running.
+"""The backend question of the layers: is this tensor a concrete value or a traced symbol?
 
-Model and layer code use `keras.ops` only; the few questions that
-`keras.ops` cannot answer (is this tensor a concrete value or a symbol being
-traced?) are answered here.
+Model and layer code use `keras.ops` only; the one question that `keras.ops` cannot
+answer for them is answered here. The other backend-specific code lives in its own
+named modules: `keras_pn.distribution.{jax,tensorflow,torch}_backend` and
+`keras_pn.data.kmeans.backend_tools`.
 """
 
 import keras

@@ -8,7 +8,7 @@ import pytest
 
 from keras_pn.data.prepare import PrepareConfig
 from keras_pn.methods import RunConfig
-from keras_pn.models.architectures.definitions import serialized_config
+from tests.architecture_presets import write_architecture_preset
 
 TOPICS = {
     "sea": "the ship sailed across the sea with the wind and the waves at dawn",
@@ -29,15 +29,6 @@ def _write_jsonl(path, texts):
     with open(path, "w") as f:
         for text in texts:
             f.write(json.dumps({"text": text}) + "\n")
-
-
-def _preset(directory, class_name, **config):
-    os.makedirs(directory, exist_ok=True)
-    with open(os.path.join(directory, "config.json"), "w") as f:
-        json.dump(serialized_config(class_name, config), f)
-    with open(os.path.join(directory, "metadata.json"), "w") as f:
-        json.dump({"parameter_count": 0}, f)
-    return str(directory)
 
 
 @pytest.fixture
@@ -61,9 +52,9 @@ def test_plan_early_runs_every_method(corpus, tmp_path):
     small = dict(vocabulary_size=300, num_layers=2, num_heads=2, hidden_dim=16,
                  intermediate_dim=32, max_sequence_length=32)
     config = RunConfig(
-        slm_preset=_preset(tmp_path / "p" / "slm", "GPTBackbone", **small),
-        llm_preset=_preset(tmp_path / "p" / "llm", "GPTBackbone", **dict(small, hidden_dim=32)),
-        pn_preset=_preset(tmp_path / "p" / "pn", "ProjectedGPTBackbone", **small, num_experts=4,
+        slm_preset=write_architecture_preset(tmp_path / "p" / "slm", "GPTBackbone", **small),
+        llm_preset=write_architecture_preset(tmp_path / "p" / "llm", "GPTBackbone", **dict(small, hidden_dim=32)),
+        pn_preset=write_architecture_preset(tmp_path / "p" / "pn", "ProjectedGPTBackbone", **small, num_experts=4,
                           projected_layers=[1]),
         batch_size=4, finetune_batch_size=4, pretrain_tokens=4 * 32 * 8, learning_rate=1e-2,
         finetune_max_steps=4, finetune_eval_every=2, pn_clusters=4, is_clusters=8,

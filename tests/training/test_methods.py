@@ -2,7 +2,6 @@
 
 import dataclasses
 import json
-import os
 
 import numpy as np
 import pytest
@@ -16,8 +15,8 @@ from keras_pn.methods import common
 from keras_pn.models import GPTBackbone
 from keras_pn.models import GPTCausalLM
 from keras_pn.models import ProjectedGPT
-from keras_pn.models.architectures.definitions import serialized_config
 from keras_pn.testing import TINY_GPT
+from tests.architecture_presets import write_architecture_preset
 
 SEQ, VOCAB, K = 8, 64, 4
 
@@ -57,22 +56,13 @@ class FakeData:
         return _windows(4).repeat()
 
 
-def _preset(directory, class_name, **config):
-    os.makedirs(directory, exist_ok=True)
-    with open(os.path.join(directory, "config.json"), "w") as f:
-        json.dump(serialized_config(class_name, config), f)
-    with open(os.path.join(directory, "metadata.json"), "w") as f:
-        json.dump({"parameter_count": 0}, f)
-    return str(directory)
-
-
 @pytest.fixture
 def config(tmp_path):
     small = dict(TINY_GPT, vocabulary_size=VOCAB, max_sequence_length=SEQ)
     return RunConfig(
-        slm_preset=_preset(tmp_path / "slm", "GPTBackbone", **small),
-        llm_preset=_preset(tmp_path / "llm", "GPTBackbone", **dict(small, hidden_dim=32)),
-        pn_preset=_preset(tmp_path / "pn", "ProjectedGPTBackbone", **small, num_experts=K,
+        slm_preset=write_architecture_preset(tmp_path / "slm", "GPTBackbone", **small),
+        llm_preset=write_architecture_preset(tmp_path / "llm", "GPTBackbone", **dict(small, hidden_dim=32)),
+        pn_preset=write_architecture_preset(tmp_path / "pn", "ProjectedGPTBackbone", **small, num_experts=K,
                           projected_layers=[1]),
         batch_size=4, finetune_batch_size=4, finetune_max_steps=2, finetune_eval_every=1,
         pn_clusters=K, lora_rank=2, verbose=0,
