@@ -18,11 +18,11 @@ Nothing is trained in this mode; it takes seconds.
 ``--dsir`` adds an arm that *does* train: for each domain, ``slm`` is pretrained
 from scratch twice for the same token budget (default: the run's SLM-is budget),
 once on keras_pn's cluster importance-resampled generic stream
-(``keras_pn.training.methods.pretrain("is", ...)``) and once on generic documents
+(the importance-sampling method's ``pretrain`` hook, ``keras_pn.methods.get(...).pretrain``) and once on generic documents
 selected by DSIR (``keras_pn.data.dsir.dsir_select``: hashed n-gram importance
 weights fitted on the same specialization subset, drawn from the same generic
 documents the run prepared, tokens counted with the run's tokenizer), then both are
-tested before and after the same fine-tuning (``keras_pn.training.methods.specialize``).
+tested before and after the same fine-tuning (``keras_pn.methods.get(...).specialize``).
 Ratios: perplexity(importance sampling) / perplexity(DSIR), lower is better for the
 paper's method. The runs are cached under ``<workdir>/bench_quality/``
 (``--dsir_dir``) and resume. ``--quick`` makes the DSIR arm tiny (32 steps, first

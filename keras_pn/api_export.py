@@ -17,7 +17,6 @@ def keras_pn_export(path):
     """
 
     def decorator(cls):
-        cls._keras_pn_public_path = path
         return keras.saving.register_keras_serializable(package="keras_pn")(cls)
 
     return decorator

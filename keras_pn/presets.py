@@ -20,8 +20,10 @@ import os
 import pathlib
 
 import keras
-from keras.src.saving.serialization_lib import SafeModeScope
-from keras_hub.src.utils import preset_utils as hub_preset_utils
+
+from keras_pn.private_api import SafeModeScope
+from keras_pn.private_api import get_preset_loader
+from keras_pn.private_api import register_presets
 
 CONFIG_FILE = "config.json"
 METADATA_FILE = "metadata.json"
@@ -307,9 +309,9 @@ def load_from_preset(cls, parent_from_preset, preset, *args, **kwargs):
         parent_from_preset: the keras-hub `from_preset` bound to `cls`.
         preset: a local directory, a built-in name or a remote handle.
     """
-    from keras_hub.src.models.backbone import Backbone
-    from keras_hub.src.models.task import Task
-    from keras_hub.src.tokenizers.tokenizer import Tokenizer
+    from keras_hub.models import Backbone
+    from keras_hub.models import Task
+    from keras_hub.tokenizers import Tokenizer
 
     path = resolve_preset(preset)
     is_model = issubclass(cls, (Backbone, Task))
@@ -358,9 +360,9 @@ class PresetMixin:
     """`from_preset` that checks local directories first and fails clearly.
 
     Mixed into keras_pn's Backbone, Preprocessor and Tokenizer classes in
-    front of the keras-hub base class. (Tasks define `from_preset` in their
-    body instead, so that their first base stays `CausalLM`, which
-    keras-hub's preset metadata reads.)
+    front of the keras-hub base class. (Tasks get `from_preset` from
+    `keras_pn.models.causal_lm.CausalLM` instead: keras-hub's preset metadata
+    lists a task by the name of its first base class.)
     """
 
     @classmethod
@@ -385,7 +387,7 @@ def _backbone_overrides(task_cls, kwargs):
 
 def _load_tokenizer(cls, path, config_file=TOKENIZER_FILE, **kwargs):
     """Load whichever tokenizer class `tokenizer.json` names; check the type."""
-    loader = hub_preset_utils.get_preset_loader(path)
+    loader = get_preset_loader(path)
     tokenizer = loader.load_tokenizer(cls, config_file, **kwargs)
     if not isinstance(tokenizer, cls):
         raise PresetError(
@@ -422,4 +424,4 @@ def register_builtin_presets(backbone_cls):
             },
             "kaggle_handle": str(preset_dir),
         }
-    hub_preset_utils.register_presets(presets, backbone_cls)
+    register_presets(presets, backbone_cls)

@@ -121,6 +121,13 @@ class ExpertEmbedding(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape) + (self.expert_dim,)
 
+    def compute_output_spec(self, cluster_ids):
+        # From the ids' own shape: a functional model's `compute_output_spec`
+        # passes its raw (NumPy) inputs here, whose shape Keras' shape
+        # inference does not collect (it would call `compute_output_shape(None)`).
+        shape = self.compute_output_shape(tuple(cluster_ids.shape))
+        return keras.KerasTensor(shape, dtype=self.compute_dtype)
+
     def get_config(self):
         config = super().get_config()
         config.update(

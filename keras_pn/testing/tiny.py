@@ -1,4 +1,4 @@
-"""Tiny model configurations (seconds to build and train on a CPU)."""
+"""Tiny model configurations (small enough to build and train on a CPU in a test)."""
 
 import keras
 import numpy as np

@@ -1,4 +1,4 @@
-"""ProjectedDense: numerics against NumPy, strategies, hard mixture, serialization."""
+"""ProjectedDense: NumPy numerics, strategies, hard mixture, keras-hub's checks."""
 
 import json
 
@@ -8,6 +8,7 @@ import pytest
 
 from keras_pn.layers import ExpertEmbedding
 from keras_pn.layers import ProjectedDense
+from keras_pn.testing import TestCase
 from keras_pn.testing import to_numpy
 
 
@@ -142,3 +143,45 @@ def test_gradient_step_reduces_loss():
     before = model.evaluate([x, codes], target, verbose=0)
     model.fit([x, codes], target, epochs=10, batch_size=4, verbose=0)
     assert model.evaluate([x, codes], target, verbose=0) < 0.5 * before
+
+
+class ProjectedDenseTest(TestCase):
+    def input_data(self, expert_dim=3):
+        return {
+            "inputs": keras.random.normal((2, 5, 7)),
+            "expert_code": keras.random.normal((2, expert_dim)),
+        }
+
+    def test_projected_dense(self):
+        for strategy in ("auto", "shared", "per_example"):
+            with self.subTest(strategy=strategy):
+                self.run_layer_test(
+                    cls=ProjectedDense,
+                    init_kwargs={
+                        "units": 6,
+                        "num_bases": 4,
+                        "expert_dim": 3,
+                        "strategy": strategy,
+                    },
+                    input_data=self.input_data(),
+                    expected_output_shape=(2, 5, 6),
+                    # The kernel bases, the mixing matrix and the bias bases.
+                    expected_num_trainable_weights=3,
+                )
+
+    def test_hard_mixture(self):
+        self.run_layer_test(
+            cls=ProjectedDense,
+            init_kwargs={
+                "units": 6,
+                "num_bases": 4,
+                "expert_dim": 4,
+                "hard_mixture": True,
+                "use_bias": False,
+            },
+            input_data=self.input_data(expert_dim=4),
+            expected_output_shape=(2, 5, 6),
+            expected_num_trainable_weights=1,  # the kernel bases; M is frozen
+            expected_num_non_trainable_weights=1,
+            expected_num_non_trainable_variables=1,
+        )

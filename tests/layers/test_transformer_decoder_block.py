@@ -1,4 +1,4 @@
-"""Decoder block and attention: shapes, cache consistency, projection, config."""
+"""Decoder block: cache consistency, projection, config, keras-hub's layer checks."""
 
 import json
 
@@ -6,9 +6,8 @@ import keras
 import numpy as np
 import pytest
 
-from keras_pn.layers import CausalSelfAttention
-from keras_pn.layers import ExpertEmbedding
 from keras_pn.layers import TransformerDecoderBlock
+from keras_pn.testing import TestCase
 from keras_pn.testing import to_numpy
 
 PROJECTION = {"num_bases": 3, "expert_dim": 2, "hard_mixture": False}
@@ -38,26 +37,10 @@ def test_cached_forward_equals_full_forward(mlp_projection, attention_projection
     np.testing.assert_allclose(np.concatenate(outputs, axis=1), full, atol=1e-5)
 
 
-def test_attention_is_causal():
-    attention = CausalSelfAttention(num_heads=2)
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(1, 5, 8)).astype("float32")
-    changed = x.copy()
-    changed[:, 3:] += 10.0
-    a, b = to_numpy(attention(x)), to_numpy(attention(changed))
-    np.testing.assert_allclose(a[:, :3], b[:, :3], atol=1e-6)
-    assert np.abs(a[:, 3:] - b[:, 3:]).max() > 1e-3
-
-
 def test_projected_block_needs_a_code():
     block = TransformerDecoderBlock(num_heads=2, intermediate_dim=8, mlp_projection=PROJECTION)
     with pytest.raises(ValueError, match="needs an expert code"):
         block(np.zeros((1, 3, 8), "float32"))
-
-
-def test_width_must_divide_heads():
-    with pytest.raises(ValueError, match="divisible by `num_heads`"):
-        CausalSelfAttention(num_heads=3)(np.zeros((1, 2, 8), "float32"))
 
 
 def test_config_round_trip_and_lora_names():
@@ -78,12 +61,31 @@ def test_config_round_trip_and_lora_names():
     assert {"query_dense", "value_dense", "mlp_intermediate_dense"} <= names
 
 
-def test_expert_embedding_histogram():
-    experts = ExpertEmbedding(num_experts=3, expert_dim=2)
-    experts.build()
-    table = to_numpy(experts.embeddings)
-    p = np.array([0.5, 0.25, 0.25], "float32")
-    np.testing.assert_allclose(to_numpy(experts.from_histogram(p)), p @ table, atol=1e-6)
-    np.testing.assert_allclose(to_numpy(experts(np.array([2, 0]))), table[[2, 0]])
-    config = experts.get_config()
-    assert ExpertEmbedding.from_config(config).get_config() == config
+class TransformerDecoderBlockTest(TestCase):
+    def test_plain_block(self):
+        self.run_layer_test(
+            cls=TransformerDecoderBlock,
+            init_kwargs={"num_heads": 2, "intermediate_dim": 16},
+            input_data=keras.random.normal((2, 4, 8)),
+            expected_output_shape=(2, 4, 8),
+            # Two norms (gamma, beta), four attention and two MLP dense layers.
+            expected_num_trainable_weights=16,
+        )
+
+    def test_projected_block(self):
+        self.run_layer_test(
+            cls=TransformerDecoderBlock,
+            init_kwargs={
+                "num_heads": 2,
+                "intermediate_dim": 16,
+                "mlp_projection": PROJECTION,
+                "attention_projection": PROJECTION,
+            },
+            input_data={
+                "inputs": keras.random.normal((2, 4, 8)),
+                "expert_code": keras.random.normal((2, 2)),
+            },
+            expected_output_shape=(2, 4, 8),
+            # Two norms, and six projected layers (kernel and bias bases, mixing).
+            expected_num_trainable_weights=22,
+        )

@@ -13,6 +13,7 @@ from keras_pn.models import GPTByteTokenizer
 from keras_pn.models import GPTCausalLM
 from keras_pn.models import GPTCausalLMPreprocessor
 from keras_pn.testing import TINY_GPT
+from keras_pn.testing import TestCase
 from keras_pn.testing import random_batch
 from keras_pn.testing import to_numpy
 
@@ -132,3 +133,28 @@ def test_lora(causal_lm):
     causal_lm.compile(optimizer=keras.optimizers.Adam(1e-2))
     causal_lm.fit(["some text to adapt to"] * 4, batch_size=4, epochs=2, verbose=0)
     assert np.abs(to_numpy(causal_lm(batch)) - before).max() > 1e-4
+
+
+@pytest.mark.slow
+class GPTHarnessTest(TestCase):
+    """keras-hub's backbone and task checks."""
+
+    def test_backbone(self):
+        self.run_backbone_test(
+            cls=GPTBackbone,
+            init_kwargs=dict(TINY_GPT),
+            input_data=random_batch(batch_size=2, seq_len=5),
+            expected_output_shape=(2, 5, TINY_GPT["hidden_dim"]),
+        )
+
+    def test_causal_lm(self):
+        preprocessor = GPTCausalLMPreprocessor(GPTByteTokenizer(), sequence_length=8)
+        self.run_task_test(
+            cls=GPTCausalLM,
+            init_kwargs={
+                "backbone": GPTBackbone(**TINY_GPT),
+                "preprocessor": preprocessor,
+            },
+            train_data=(["the quick brown fox.", "the earth is round."],),
+            expected_output_shape=(2, 8, TINY_GPT["vocabulary_size"]),
+        )

@@ -17,6 +17,7 @@ from keras_pn.models import ProjectedGPTBackbone
 from keras_pn.presets import PresetError
 from keras_pn.presets import builtin_presets
 from keras_pn.testing import TINY_GPT
+from keras_pn.testing import TestCase
 from keras_pn.testing import random_batch
 from keras_pn.testing import to_numpy
 
@@ -181,8 +182,49 @@ def test_paper_parameter_counts():
     # project() builds a GPTBackbone of these keys and copies the weights into it
     # (its count on small models: test_projected_parameter_count_is_the_small_models);
     # the float64 closed form over 1.4B parameters is not worth a CI minute.
-    from keras_pn.models.projected_gpt.projection import GPT_CONFIG_KEYS
+    from keras_pn.models.gpt.decoder_stack import DECODER_CONFIG_KEYS as GPT_CONFIG_KEYS
 
     config = pn.get_config()
     expert = GPTBackbone(**{key: config[key] for key in GPT_CONFIG_KEYS}, dtype="bfloat16")
     assert expert.count_params() == counts["slm_paper"]
+
+
+class ZooPresetTest(TestCase):
+    """keras-hub's preset checks on the zoo: outputs pinned at its trained weights."""
+
+    def input_data(self, projected):
+        data = {
+            "token_ids": np.array(
+                [[2, 51, 1024, 7, 300], [2, 9, 4000, 17, 3]], "int32"
+            ),
+            "padding_mask": np.ones((2, 5), "int32"),
+        }
+        if projected:
+            data["cluster_ids"] = np.array([5, 0], "int32")
+        return data
+
+    def test_expert_preset(self):
+        for cls, expected in [
+            (GPTBackbone, [0.1044, -0.6342, 0.7517, 1.2303, 1.0737]),
+            (GPTCausalLM, [-5.2812, -5.4406, -1.0904, 2.5685, 2.7509]),
+        ]:
+            with self.subTest(cls=cls.__name__):
+                self.run_preset_test(
+                    cls=cls,
+                    preset="pn_tiny_medicine",
+                    input_data=self.input_data(projected=False),
+                    expected_partial_output=np.array(expected, "float32"),
+                )
+
+    def test_projected_preset(self):
+        for cls, expected in [
+            (ProjectedGPTBackbone, [1.0389, 0.5149, 1.3213, 0.1036, 0.5948]),
+            (ProjectedGPT, [-4.7437, -4.9878, -1.1317, 2.3454, 4.6815]),
+        ]:
+            with self.subTest(cls=cls.__name__):
+                self.run_preset_test(
+                    cls=cls,
+                    preset="pn_tiny_generic",
+                    input_data=self.input_data(projected=True),
+                    expected_partial_output=np.array(expected, "float32"),
+                )

@@ -14,6 +14,7 @@ from keras_pn.models import ProjectedGPT
 from keras_pn.models import ProjectedGPTBackbone
 from keras_pn.models import ProjectedGPTCausalLMPreprocessor
 from keras_pn.testing import TINY_PN
+from keras_pn.testing import TestCase
 from keras_pn.testing import random_batch
 from keras_pn.testing import to_numpy
 
@@ -83,7 +84,7 @@ def test_projected_parameter_count_is_the_small_models():
     pn = make_pn(preprocessor=False, projected_layers=[1])
     slm = pn.project(expert=0)
     from keras_pn.models import GPTBackbone
-    from keras_pn.models.projected_gpt.projection import GPT_CONFIG_KEYS
+    from keras_pn.models.gpt.decoder_stack import DECODER_CONFIG_KEYS as GPT_CONFIG_KEYS
 
     plain = GPTBackbone(**{k: pn.backbone.get_config()[k] for k in GPT_CONFIG_KEYS})
     assert slm.backbone.count_params() == plain.count_params()
@@ -225,3 +226,43 @@ def test_mixed_bfloat16_reaches_every_layer_and_trains(projected_attention):
     assert {l.dtype_policy.name for l in expert.backbone._flatten_layers() if l.weights} == {
         "mixed_bfloat16"
     }
+
+
+@pytest.mark.slow
+class ProjectedGPTHarnessTest(TestCase):
+    """keras-hub's backbone and task checks."""
+
+    def test_backbone(self):
+        batches = [
+            random_batch(batch_size=2, seq_len=n, num_experts=TINY_PN["num_experts"])
+            for n in (5, 2, 3, 4)
+        ]
+        for projected_attention in (False, True):
+            with self.subTest(projected_attention=projected_attention):
+                self.run_backbone_test(
+                    cls=ProjectedGPTBackbone,
+                    init_kwargs=dict(TINY_PN, projected_attention=projected_attention),
+                    input_data=batches[0],
+                    expected_output_shape=(2, 5, TINY_PN["hidden_dim"]),
+                    # `cluster_ids` has no sequence axis to cut.
+                    variable_length_data=batches[1:],
+                )
+
+    def test_causal_lm(self):
+        preprocessor = ProjectedGPTCausalLMPreprocessor(
+            GPTByteTokenizer(), sequence_length=8
+        )
+        self.run_task_test(
+            cls=ProjectedGPT,
+            init_kwargs={
+                "backbone": ProjectedGPTBackbone(**TINY_PN),
+                "preprocessor": preprocessor,
+            },
+            train_data=(
+                {
+                    "prompts": ["the quick brown fox.", "the earth is round."],
+                    "cluster_ids": np.array([0, 3], "int32"),
+                },
+            ),
+            expected_output_shape=(2, 8, TINY_PN["vocabulary_size"]),
+        )

@@ -4,19 +4,20 @@ Paper sizes follow Grangier et al. (2024), Table 1: SLM 7 layers, width 1024,
 MLP 4096, 8 heads (126M); LLM width 2816, MLP 11264, 22 heads (771M);
 PN: 32 experts over the SLM with `h = m = k` and the MLPs of 5 of the 7
 blocks projected (our reading of the paper's 1,422M parameters; the first
-and last blocks stay shared). Tiny sizes are CPU-scale analogues with the
-same ratios (LLM about 6x the SLM, PN projecting all but the first and last
-blocks). Vocabulary: 32k (paper) or 4k (tiny) SentencePiece.
+and last blocks stay shared). Tiny sizes are CPU-scale analogues (the tiny
+LLM is about 3x the tiny SLM; PN projects all but the first and last blocks).
+Vocabulary: 32k (paper) or 4k (tiny) SentencePiece.
 
 Usage:
     python -m keras_pn.models.architectures.definitions
 """
 
 import datetime
-import json
 import pathlib
 
 import keras
+
+from keras_pn.file_io import atomic_write_json
 
 SLM_PAPER = dict(
     vocabulary_size=32000,
@@ -96,7 +97,6 @@ def write_presets(root=None, names=None):
         if names and name not in names:
             continue
         preset_dir = root / name
-        preset_dir.mkdir(parents=True, exist_ok=True)
         metadata = {
             "keras_version": keras.version(),
             "keras_hub_version": __import__("keras_hub").__version__,
@@ -105,10 +105,10 @@ def write_presets(root=None, names=None):
             "tasks": ["CausalLM"],
             "description": description,
         }
-        (preset_dir / "config.json").write_text(
-            json.dumps(serialized_config(class_name, config), indent=4) + "\n"
+        atomic_write_json(
+            preset_dir / "config.json", serialized_config(class_name, config), indent=4
         )
-        (preset_dir / "metadata.json").write_text(json.dumps(metadata, indent=4) + "\n")
+        atomic_write_json(preset_dir / "metadata.json", metadata, indent=4)
         print(f"{name}: {metadata['parameter_count']:,} parameters -> {preset_dir}")
 
 

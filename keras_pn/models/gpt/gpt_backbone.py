@@ -1,18 +1,10 @@
 """The GPT backbone: the paper's SLM and LLM."""
 
-import keras
-from keras import ops
 from keras_hub.models import Backbone
 
 from keras_pn.api_export import keras_pn_export
 from keras_pn.models.gpt.decoder_stack import DecoderStackMixin
 from keras_pn.presets import PresetMixin
-
-
-def mask_padding(hidden_states, padding_mask):
-    """Zero the hidden states of padded positions: `(B, T, D)` x `(B, T)`."""
-    mask = ops.cast(padding_mask, hidden_states.dtype)
-    return hidden_states * ops.expand_dims(mask, -1)
 
 
 @keras_pn_export("keras_pn.models.GPTBackbone")
@@ -61,7 +53,7 @@ class GPTBackbone(PresetMixin, DecoderStackMixin, Backbone):
         dtype=None,
         **kwargs,
     ):
-        # === Layers ===
+        # === Layers and Config ===
         self._create_decoder_layers(
             vocabulary_size=vocabulary_size,
             num_layers=num_layers,
@@ -75,42 +67,13 @@ class GPTBackbone(PresetMixin, DecoderStackMixin, Backbone):
         )
 
         # === Functional Model ===
-        token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-        padding_mask = keras.Input(shape=(None,), dtype="int32", name="padding_mask")
-        hidden_states, _ = self.decode(self.embed(token_ids))
-        hidden_states = mask_padding(hidden_states, padding_mask)
+        inputs = self._decoder_inputs()
         super().__init__(
-            inputs={"token_ids": token_ids, "padding_mask": padding_mask},
-            outputs=hidden_states,
+            inputs=inputs,
+            outputs=self._decoder_outputs(inputs),
             dtype=dtype,
             **kwargs,
         )
 
-        # === Config ===
-        self.vocabulary_size = vocabulary_size
-        self.num_layers = num_layers
-        self.num_heads = num_heads
-        self.hidden_dim = hidden_dim
-        self.intermediate_dim = intermediate_dim
-        self.max_sequence_length = max_sequence_length
-        self.dropout = dropout
-        self.layer_norm_epsilon = layer_norm_epsilon
-
     def default_lora_layer_names(self):
         return ["query_dense", "value_dense"]
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "vocabulary_size": self.vocabulary_size,
-                "num_layers": self.num_layers,
-                "num_heads": self.num_heads,
-                "hidden_dim": self.hidden_dim,
-                "intermediate_dim": self.intermediate_dim,
-                "max_sequence_length": self.max_sequence_length,
-                "dropout": self.dropout,
-                "layer_norm_epsilon": self.layer_norm_epsilon,
-            }
-        )
-        return config

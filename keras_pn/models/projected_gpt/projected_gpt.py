@@ -1,12 +1,10 @@
 """`ProjectedGPT`: the projected network task (SLM-pn), its generation and export."""
 
 import numpy as np
-from keras_hub.models import CausalLM
 
 from keras_pn.api_export import keras_pn_export
-from keras_pn.models.gpt import cached_generation
+from keras_pn.models.causal_lm import CausalLM
 from keras_pn.models.gpt.gpt_causal_lm import GPTCausalLM
-from keras_pn.models.gpt.gpt_causal_lm import check_vocabulary
 from keras_pn.models.gpt.gpt_causal_lm_preprocessor import GPTCausalLMPreprocessor
 from keras_pn.models.projected_gpt.projected_gpt_backbone import ProjectedGPTBackbone
 from keras_pn.models.projected_gpt.projected_gpt_backbone import validate_expert
@@ -14,7 +12,6 @@ from keras_pn.models.projected_gpt.projected_gpt_causal_lm_preprocessor import (
     ProjectedGPTCausalLMPreprocessor,
 )
 from keras_pn.models.projected_gpt.projection import project_backbone
-from keras_pn.presets import load_from_preset
 
 
 @keras_pn_export("keras_pn.models.ProjectedGPT")
@@ -45,35 +42,9 @@ class ProjectedGPT(CausalLM):
     backbone_cls = ProjectedGPTBackbone
     preprocessor_cls = ProjectedGPTCausalLMPreprocessor
 
-    def __init__(self, backbone, preprocessor=None, **kwargs):
-        check_vocabulary(backbone, preprocessor)
-        # === Layers ===
-        self.backbone = backbone
-        self.preprocessor = preprocessor
-        # === Functional Model ===
-        inputs, logits = cached_generation.causal_lm_graph(backbone)
-        super().__init__(inputs=inputs, outputs=logits, **kwargs)
-
-    @classmethod
-    def from_preset(cls, preset, load_weights=True, **kwargs):
-        model = load_from_preset(
-            cls, super().from_preset, preset, load_weights=load_weights, **kwargs
-        )
-        # keras-hub loads the tokenizer's files after building the task.
-        check_vocabulary(model.backbone, model.preprocessor)
-        return model
-
-    def call_with_cache(self, token_ids, cache, cache_update_index, expert_code):
-        """One cached step for `expert_code (batch, m)`: `(logits, hidden, cache)`."""
-        return cached_generation.call_with_cache(
-            self.backbone, token_ids, cache, cache_update_index, expert_code
-        )
-
-    def generate_step(self, inputs, stop_token_ids=None):
-        expert_code = self.backbone.expert_embedding(inputs["cluster_ids"])
-        return cached_generation.generate_step(
-            self, inputs, stop_token_ids, expert_code=expert_code
-        )
+    def generation_expert_code(self, inputs):
+        """The codes of `inputs["cluster_ids"]`: `(batch, m)`."""
+        return self.backbone.expert_embedding(inputs["cluster_ids"])
 
     def generate(
         self,

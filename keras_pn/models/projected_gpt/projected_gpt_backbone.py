@@ -6,8 +6,8 @@ from keras_hub.models import Backbone
 
 from keras_pn.api_export import keras_pn_export
 from keras_pn.layers import ExpertEmbedding
+from keras_pn.models.gpt.decoder_stack import DECODER_CONFIG_KEYS
 from keras_pn.models.gpt.decoder_stack import DecoderStackMixin
-from keras_pn.models.gpt.gpt_backbone import mask_padding
 from keras_pn.presets import PresetMixin
 
 
@@ -51,6 +51,16 @@ class ProjectedGPTBackbone(PresetMixin, DecoderStackMixin, Backbone):
                        "cluster_ids": np.array([0, 3], "int32")})
     ```
     """
+
+    config_keys = DECODER_CONFIG_KEYS + (
+        "num_experts",
+        "num_bases",
+        "expert_dim",
+        "projected_layers",
+        "projected_attention",
+        "hard_mixture",
+        "expert_strategy",
+    )
 
     def __init__(
         self,
@@ -127,29 +137,17 @@ class ProjectedGPTBackbone(PresetMixin, DecoderStackMixin, Backbone):
         )
 
         # === Functional Model ===
-        token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-        padding_mask = keras.Input(shape=(None,), dtype="int32", name="padding_mask")
-        cluster_ids = keras.Input(shape=(), dtype="int32", name="cluster_ids")
-        expert_code = self.expert_embedding(cluster_ids)  # (B, m)
-        hidden_states, _ = self.decode(self.embed(token_ids), expert_code)
-        hidden_states = mask_padding(hidden_states, padding_mask)
+        inputs = self._decoder_inputs()
+        inputs["cluster_ids"] = keras.Input(shape=(), dtype="int32", name="cluster_ids")
+        expert_code = self.expert_embedding(inputs["cluster_ids"])  # (B, m)
         super().__init__(
-            inputs={
-                "token_ids": token_ids,
-                "padding_mask": padding_mask,
-                "cluster_ids": cluster_ids,
-            },
-            outputs=hidden_states,
+            inputs=inputs,
+            outputs=self._decoder_outputs(inputs, expert_code),
             dtype=dtype,
             **kwargs,
         )
 
         # === Config ===
-        self.vocabulary_size = vocabulary_size
-        self.num_layers = num_layers
-        self.num_heads = num_heads
-        self.hidden_dim = hidden_dim
-        self.intermediate_dim = intermediate_dim
         self.num_experts = num_experts
         self.num_bases = num_bases
         self.expert_dim = expert_dim
@@ -157,9 +155,6 @@ class ProjectedGPTBackbone(PresetMixin, DecoderStackMixin, Backbone):
         self.projected_attention = projected_attention
         self.hard_mixture = hard_mixture
         self.expert_strategy = expert_strategy
-        self.max_sequence_length = max_sequence_length
-        self.dropout = dropout
-        self.layer_norm_epsilon = layer_norm_epsilon
 
     def expert_code(self, expert=None, histogram=None):
         """The code `E[expert]`, or `p @ E` for a cluster histogram `p`.
@@ -178,29 +173,6 @@ class ProjectedGPTBackbone(PresetMixin, DecoderStackMixin, Backbone):
             return self.expert_embedding.from_histogram(histogram)
         expert = validate_expert(expert, self.num_experts)
         return self.expert_embedding(ops.convert_to_tensor([expert], "int32"))[0]
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "vocabulary_size": self.vocabulary_size,
-                "num_layers": self.num_layers,
-                "num_heads": self.num_heads,
-                "hidden_dim": self.hidden_dim,
-                "intermediate_dim": self.intermediate_dim,
-                "num_experts": self.num_experts,
-                "num_bases": self.num_bases,
-                "expert_dim": self.expert_dim,
-                "projected_layers": list(self.projected_layers),
-                "projected_attention": self.projected_attention,
-                "hard_mixture": self.hard_mixture,
-                "expert_strategy": self.expert_strategy,
-                "max_sequence_length": self.max_sequence_length,
-                "dropout": self.dropout,
-                "layer_norm_epsilon": self.layer_norm_epsilon,
-            }
-        )
-        return config
 
 
 def validate_expert(expert, num_experts):

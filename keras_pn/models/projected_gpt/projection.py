@@ -6,17 +6,6 @@ import numpy as np
 from keras_pn.layers import ProjectedDense
 from keras_pn.models.gpt.gpt_backbone import GPTBackbone
 
-GPT_CONFIG_KEYS = (
-    "vocabulary_size",
-    "num_layers",
-    "num_heads",
-    "hidden_dim",
-    "intermediate_dim",
-    "max_sequence_length",
-    "dropout",
-    "layer_norm_epsilon",
-)
-
 
 def _numpy(variable):
     return np.asarray(keras.ops.convert_to_numpy(variable), "float64")
@@ -75,7 +64,7 @@ def project_backbone(backbone, expert=None, histogram=None):
     code = expert_code(backbone, expert=expert, histogram=histogram)
     config = backbone.get_config()
     gpt = GPTBackbone(
-        **{key: config[key] for key in GPT_CONFIG_KEYS},
+        **{key: config[key] for key in GPTBackbone.config_keys},
         dtype=backbone.dtype_policy,
     )
     pairs = [
