@@ -31,16 +31,42 @@ def _write_jsonl(path, texts):
             f.write(json.dumps({"text": text}) + "\n")
 
 
-@pytest.fixture
-def corpus(tmp_path):
+def write_corpus(root):
+    """The generic mix of four topics and one domain ("sailing"); `(generic_dir, {name: dir})`."""
     generic = [t for i, topic in enumerate(TOPICS) for t in _documents(topic, 60, i)]
-    _write_jsonl(tmp_path / "generic" / "shard-00000.jsonl", generic)
+    _write_jsonl(os.path.join(root, "generic", "shard-00000.jsonl"), generic)
     domains = {}
     for name, topic in (("sailing", "sea"),):  # one domain: every method, half the CI time
         for j, split in enumerate(("train", "valid", "test")):
-            _write_jsonl(tmp_path / name / f"{split}.jsonl", _documents(topic, 12, 100 + j))
-        domains[name] = str(tmp_path / name)
-    return str(tmp_path / "generic"), domains
+            _write_jsonl(os.path.join(root, name, f"{split}.jsonl"), _documents(topic, 12, 100 + j))
+        domains[name] = str(os.path.join(root, name))
+    return str(os.path.join(root, "generic")), domains
+
+
+def tiny_configs(preset_root):
+    """`(RunConfig, PrepareConfig)` of the one-domain run: tiny models, every method."""
+    small = dict(vocabulary_size=300, num_layers=2, num_heads=2, hidden_dim=16,
+                 intermediate_dim=32, max_sequence_length=32)
+    config = RunConfig(
+        slm_preset=write_architecture_preset(os.path.join(preset_root, "slm"), "GPTBackbone",
+                                             **small),
+        llm_preset=write_architecture_preset(os.path.join(preset_root, "llm"), "GPTBackbone",
+                                             **dict(small, hidden_dim=32)),
+        pn_preset=write_architecture_preset(os.path.join(preset_root, "pn"),
+                                            "ProjectedGPTBackbone", **small, num_experts=4,
+                                            projected_layers=[1]),
+        batch_size=4, finetune_batch_size=4, pretrain_tokens=4 * 32 * 8, learning_rate=1e-2,
+        finetune_max_steps=4, finetune_eval_every=2, pn_clusters=4, is_clusters=8,
+        lora_rank=2, checkpoints=2, verbose=0,
+    )
+    prepare = PrepareConfig(vocabulary_size=300, context_length=32, embedder="hashed",
+                            specialization_tokens=(400,))
+    return config, prepare
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    return write_corpus(tmp_path)
 
 
 @pytest.mark.slow
@@ -49,20 +75,8 @@ def test_plan_early_runs_every_method(corpus, tmp_path):
     from keras_pn.plan_early import run_plan_early
 
     generic_dir, domain_dirs = corpus
-    small = dict(vocabulary_size=300, num_layers=2, num_heads=2, hidden_dim=16,
-                 intermediate_dim=32, max_sequence_length=32)
-    config = RunConfig(
-        slm_preset=write_architecture_preset(tmp_path / "p" / "slm", "GPTBackbone", **small),
-        llm_preset=write_architecture_preset(tmp_path / "p" / "llm", "GPTBackbone", **dict(small, hidden_dim=32)),
-        pn_preset=write_architecture_preset(tmp_path / "p" / "pn", "ProjectedGPTBackbone", **small, num_experts=4,
-                          projected_layers=[1]),
-        batch_size=4, finetune_batch_size=4, pretrain_tokens=4 * 32 * 8, learning_rate=1e-2,
-        finetune_max_steps=4, finetune_eval_every=2, pn_clusters=4, is_clusters=8,
-        lora_rank=2, checkpoints=2, verbose=0,
-    )
+    config, prepare = tiny_configs(tmp_path / "p")
     workdir = str(tmp_path / "run")
-    prepare = PrepareConfig(vocabulary_size=300, context_length=32, embedder="hashed",
-                            specialization_tokens=(400,))
     results = run_plan_early(
         workdir, generic_dir=generic_dir, domain_dirs=domain_dirs, config=config,
         prepare=prepare,
