@@ -60,9 +60,10 @@ def _pretraining_cost(summary, field: str):
 
 
 def _save(fig, path):
-    """Write the figure as a PNG atomically; return the path."""
+    """Write the figure as a PNG atomically, close it; return the path."""
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=130, format="png")
+    _pyplot().close(fig)
     return pathlib.Path(path)
 
 
@@ -250,9 +251,7 @@ def plot_macro_vs_pretraining_cost(results, path, field: str = "flops"):
         ax,
         [(x, macro[m], display_name(m), _style(m)[0]) for m, x in points.items()],
     )
-    path = _save(fig, path)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_domain_perplexity(results, path):
@@ -298,9 +297,7 @@ def plot_domain_perplexity(results, path):
     ax.set_title("Perplexity per domain after specialization")
     ax.grid(True, axis="y", which="both", alpha=0.3)
     _legend_outside(ax)
-    path = _save(fig, path)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_specialization_size(results, path):
@@ -339,9 +336,7 @@ def plot_specialization_size(results, path):
     ax.set_title("Macro perplexity vs. specialization data")
     ax.grid(True, which="both", alpha=0.3)
     _legend_outside(ax)
-    path = _save(fig, path)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_total_cost(
@@ -405,9 +400,7 @@ def plot_total_cost(
     ax.set_title("Total cost of specializing to N domains")
     ax.grid(True, which="both", alpha=0.3)
     _legend_outside(ax)
-    path = _save(fig, path)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def write_plots(results, output_dir, cost_field: str = "flops") -> dict:
