@@ -82,6 +82,7 @@ def specialize_and_record(
     size_in_name=False,
     evaluate_before=True,
     preset_dir=None,
+    pretrained_model=None,
 ):
     """Specialize one method to one domain, test it, and write its fragment.
 
@@ -102,6 +103,8 @@ def specialize_and_record(
             `Method.evaluate_before_finetuning`).
         preset_dir: save the specialized model there (a keras-hub preset), when
             the method exports one (`Method.exports_preset`).
+        pretrained_model: the pretrained model itself, instead of `pretrained_dir`
+            (`keras_pn.specialize_from_preset`).
 
     Returns:
         dict: test `nll`, `perplexity`, `tokens`, the fine-tuning summary and
@@ -111,7 +114,7 @@ def specialize_and_record(
     declared = methods.get(method)
     tokens_per_batch = config.batch_size * data.context_length
     finetune_tokens_per_batch = config.finetune_batch_size * data.context_length
-    cost, before, pretrained = [], None, None
+    cost, before, pretrained = [], None, pretrained_model
     if declared.pretrains_per_domain:
         pretrained, result = declared.pretrain(
             data, domain_pretrain_dir, config, domain=domain, size=size
@@ -120,7 +123,7 @@ def specialize_and_record(
             _training_cost(f"pretrain_{method}", pretrained, result, tokens_per_batch,
                            data.context_length)
         )
-    elif declared.pretraining is not None:
+    elif declared.pretraining is not None and pretrained is None:
         if pretrained_dir is None:
             raise ValueError(f"`{method}` needs a pretrained model (`pretrained_dir`).")
         pretrained = common.load_pretrained(pretrained_dir)

@@ -6,7 +6,8 @@ format that `from_preset(name)` finds by name on every backend:
     zoo/
       README.md                      # index of the entries (generated)
       results.md, results.json, *.png  # the run's evaluation (by `evaluate`)
-      generic/pn_tiny_generic/       # the projected network, pretrained
+      generic/pn_tiny_generic/       # the projected network, pretrained, with its
+                                     # clustering (assets/clustering/: centroids, embedder)
       <domain>/pn_tiny_<domain>/     # its expert for <domain>, projected and
                                      # fine-tuned: a plain GPTCausalLM
 
@@ -60,8 +61,12 @@ def _read_json(path):
         return json.load(f)
 
 
-def _copy_preset(source, target):
-    """Copy a preset directory (files + assets) to `target`, atomically."""
+def _copy_preset(source, target, workdir=None, pretraining=None):
+    """Copy a preset directory (files + assets) to `target`, atomically.
+
+    A projected network (`pretraining` given) also gets the run's clustering
+    (`keras_pn.clustering_assets`): its centroids and embedder, from `workdir/data`.
+    """
     source, target = pathlib.Path(source), pathlib.Path(target)
     if not (source / "model.weights.h5").exists():
         raise ZooError(
@@ -74,7 +79,31 @@ def _copy_preset(source, target):
                 shutil.copy2(source / name, tmp / name)
         if (source / "assets").is_dir():
             shutil.copytree(source / "assets", tmp / "assets")
+        if pretraining is not None:
+            _write_clustering(tmp, pathlib.Path(workdir) / "data", pretraining)
     return target
+
+
+def _write_clustering(preset_dir, data_dir, pretraining):
+    """Store the run's k-means of the preset's k (centroids, embedder) in the preset."""
+    from keras_pn.clustering_assets import write_prepared_clustering
+    from keras_pn.data.prepare import load_prepared
+
+    with open(pathlib.Path(preset_dir) / "config.json") as f:
+        k = json.load(f)["config"].get("num_experts")
+    try:
+        data = load_prepared(data_dir)
+    except (OSError, ValueError) as error:
+        raise ZooError(
+            f"The projected network's clustering is read from {data_dir}, which cannot "
+            f"be loaded ({error}). Fix: export from a complete plan_early workdir."
+        ) from None
+    if k not in data.cluster_counts:
+        raise ZooError(
+            f"{data_dir} has no k-means with k={k} (prepared: {list(data.cluster_counts)}). "
+            "Fix: export the run whose data the projected network was trained on."
+        )
+    write_prepared_clustering(preset_dir, data, k, pretraining_method=pretraining)
 
 
 def _parameter_count(preset):
@@ -172,8 +201,9 @@ def export_zoo(workdir, zoo_dir="zoo", *, command, size=None, methods=None):
     by_domain = {d: {m: perplexity[m].get(d) for m in perplexity} for d in domains}
     written = {}
 
-    def publish(name, source, subdir, class_name, title, description, metrics):
-        target = _copy_preset(source, zoo_dir / subdir / name)
+    def publish(name, source, subdir, class_name, title, description, metrics,
+                pretraining=None):
+        target = _copy_preset(source, zoo_dir / subdir / name, workdir, pretraining)
         entry = {
             "name": name,
             "class_name": class_name,
@@ -205,8 +235,11 @@ def export_zoo(workdir, zoo_dir="zoo", *, command, size=None, methods=None):
             "Instantiate a plain small model for a domain with `model.project(expert=i)` or "
             "`model.project(histogram=p)`, then fine-tune it (`recipes.specialize "
             f"--method={generic}`). Its cluster ids come from the run's k-means "
-            "(`<workdir>/data`).",
+            "(`<workdir>/data`); the preset carries their centroids and the embedder "
+            "(`assets/clustering/`), so `recipes.specialize --preset=... "
+            "--domain_dir=...` needs nothing else.",
             by_domain,
+            pretraining=generic,
         )
     for method in published_methods() if methods is None else methods:
         for domain in domains:

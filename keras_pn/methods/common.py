@@ -103,6 +103,7 @@ def save_preset(model, data, directory):
     Training and evaluation feed token ids: the preprocessor is attached for the
     save only.
     """
+    from keras_pn import clustering_assets
     from keras_pn.models import GPTCausalLMPreprocessor
     from keras_pn.models import ProjectedGPT
     from keras_pn.models import ProjectedGPTCausalLMPreprocessor
@@ -118,6 +119,7 @@ def save_preset(model, data, directory):
     try:
         with file_io.staging_directory(directory) as staging:
             model.save_to_preset(str(staging))
+            clustering_assets.write_model_clustering(model, data, staging)  # PN: centroids
     finally:
         model.preprocessor = None
     return directory

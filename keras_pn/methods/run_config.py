@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 
-EXPERT_SELECTIONS = ("most_frequent", "best_pretrained", "finetune_all")
+EXPERT_SELECTIONS = ("most_frequent", "best_pretrained", "finetune_all", "histogram")
 
 
 @dataclasses.dataclass

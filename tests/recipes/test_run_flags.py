@@ -35,7 +35,7 @@ LEGACY_FLAGS = [
     ("pn_clusters", "int", 8, "k of the projected network and the hard mixture."),
     ("is_clusters", "int", 1024, "k of importance sampling."),
     ("select", "enum", "most_frequent", "PN / mixture expert selection.",
-     ["most_frequent", "best_pretrained", "finetune_all"]),
+     ["most_frequent", "best_pretrained", "finetune_all", "histogram"]),
     ("lora_rank", "int", 8, "LoRA rank of LLM-LoRA (paper: 64)."),
     ("distill_alpha", "float", 0.5, "Weight of the teacher term in SLM-d."),
     ("checkpoints", "int", 4, "Checkpoints per pretraining run."),
