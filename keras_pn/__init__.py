@@ -14,7 +14,7 @@ import os
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("data", "evaluation", "layers", "models", "presets", "training")
+_SUBMODULES = ("data", "evaluation", "export", "layers", "models", "presets", "training")
 
 __all__ = list(_SUBMODULES) + ["__version__"]
 

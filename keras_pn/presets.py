@@ -318,6 +318,9 @@ def load_from_preset(cls, parent_from_preset, preset, *args, **kwargs):
     load_weights = kwargs.get("load_weights", args[0] if args and is_model else True)
     if "://" not in path:
         check_preset_dir(path, require_weights=is_model and load_weights)
+        from keras_pn.models.quantization import check_preset_readable
+
+        check_preset_readable(path)  # a preset written by a newer keras_pn (e.g. int8)
         if (
             issubclass(cls, Task)
             and "preprocessor" not in kwargs

@@ -3,7 +3,9 @@
 import keras_hub
 from keras import ops
 
+from keras_pn.models import quantization
 from keras_pn.presets import load_from_preset
+from keras_pn.presets import resolve_preset
 
 
 class CausalLM(keras_hub.models.CausalLM):
@@ -36,12 +38,48 @@ class CausalLM(keras_hub.models.CausalLM):
 
     @classmethod
     def from_preset(cls, preset, load_weights=True, **kwargs):
+        path = resolve_preset(preset)
+        if "://" not in path:
+            quantization.check_preset_readable(path)
         model = load_from_preset(
             cls, super().from_preset, preset, load_weights=load_weights, **kwargs
         )
         # keras-hub loads the tokenizer's files after building the task.
         check_vocabulary(model.backbone, model.preprocessor)
         return model
+
+    def quantize(self, mode=None, config=None, filters=None, **kwargs):
+        """Quantize the model's weights in place (Keras' `Model.quantize`).
+
+        `"int8"` stores the Dense kernels and the tied token embedding as int8
+        with per-channel scales; layer norms and positions stay float. The
+        preprocessor is left alone (its tokenizer has no weights). Save with
+        `save_to_preset` and reload with `from_preset` as usual.
+
+        Example:
+        ```python
+        causal_lm.quantize("int8")
+        causal_lm.save_to_preset("my_model_int8")
+        ```
+        """
+        preprocessor_layers = set()
+        if self.preprocessor is not None:
+            preprocessor_layers = {id(layer) for layer in self.preprocessor._flatten_layers()}
+
+        def keep(layer):
+            if id(layer) in preprocessor_layers:
+                return False
+            return True if filters is None else _matches(layer, filters)
+
+        # Keras' own quantize visits the preprocessor too and fails on its
+        # tokenizer, which is never "built".
+        super().quantize(mode, config=config, filters=keep, **kwargs)
+
+    def save_to_preset(self, preset_dir, max_shard_size=10):
+        super().save_to_preset(preset_dir, max_shard_size=max_shard_size)
+        mode = quantization.quantization_mode(self.backbone)
+        if mode is not None:
+            quantization.record_quantization(preset_dir, mode)
 
     def generation_expert_code(self, inputs):
         """The `(batch, m)` expert codes `generate` runs with; `None` here."""
@@ -152,3 +190,9 @@ def check_vocabulary(backbone, preprocessor):
             "the model was trained with, or build the model with "
             f"vocabulary_size={size} (e.g. `from_preset(..., vocabulary_size={size})`)."
         )
+
+
+def _matches(layer, filters):
+    from keras.src.quantizers.utils import should_quantize_layer
+
+    return should_quantize_layer(layer, filters)
