@@ -126,7 +126,7 @@ def specialize_and_record(
     elif declared.pretraining is not None and pretrained is None:
         if pretrained_dir is None:
             raise ValueError(f"`{method}` needs a pretrained model (`pretrained_dir`).")
-        pretrained = common.load_pretrained(pretrained_dir)
+        pretrained = methods.get(declared.pretraining).load_pretrained(pretrained_dir)
     if isinstance(teacher, (str, os.PathLike)):
         teacher = load_preset_model(teacher)
     test_data = common.domain_test_stream(data, domain, config)

@@ -68,7 +68,7 @@ def run_plan_early(
         config: `RunConfig` (budgets, learning rates, presets, k).
         prepare: `PrepareConfig` of the data preparation (vocabulary, context,
             embedder, specialization-set sizes, ...); its k-means k's and seed are
-            the run's (`config.pn_clusters`, `config.is_clusters`, `config.seed`).
+            the run's (`config.cluster_counts()`, `config.seed`).
         evaluate_before_finetuning: also measure the test perplexity of the
             models the methods with `Method.evaluate_before_finetuning` start from.
         save_specialized: ids of the methods whose specialized models are saved
@@ -81,7 +81,7 @@ def run_plan_early(
     config = config or RunConfig()
     prepare = dataclasses.replace(
         prepare or PrepareConfig(),
-        cluster_counts=tuple(sorted({config.pn_clusters, config.is_clusters})),
+        cluster_counts=config.cluster_counts(),
         seed=config.seed,
     )
     specialization_tokens = list(prepare.specialization_tokens)
@@ -115,6 +115,8 @@ def run_plan_early(
         "vocabulary_size": prepare.vocabulary_size,
         "presets": config.presets(),
         "pn_clusters": config.pn_clusters,
+        "mix_clusters": config.mix_clusters,
+        "equal_pretraining_cost": config.equal_pretraining_cost,
         "is_clusters": config.is_clusters,
         "backend": keras.config.backend(),
     }

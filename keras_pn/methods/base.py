@@ -56,8 +56,10 @@ class Method:
 
     Hooks (override in a method's module; defaults in parentheses): `build_model`
     (the pretraining's architecture), `pretraining_stream`, `pretraining_tokens`
-    (`config.pretrain_tokens`), `specialization_model` (the pretrained model),
+    (the SLM's FLOPs: `config.pretrain_tokens` SLM tokens), `load_pretrained` (the
+    preset in the pretraining's workdir), `specialization_model` (the pretrained model),
     `specialization_learning_rate` (`config.finetune_learning_rate`),
+    `specialization_max_steps` (`config.finetune_max_steps`),
     `trained_model` (the fine-tuned model), `specialization_cost` (fine-tuning
     FLOPs). `pretrain` and `specialize` run them (`keras_pn.methods.common`).
     """
@@ -113,9 +115,24 @@ class Method:
         """The `tf.data` stream the method pretrains on."""
         raise ValueError(f"`{self.id}` has no pretraining stage.")
 
-    def pretraining_tokens(self, config) -> int:
-        """The method's pretraining budget in tokens."""
+    def pretraining_tokens(self, config, model=None, data=None) -> int:
+        """The method's pretraining budget in tokens.
+
+        A generic pretraining gets the SLM's FLOPs (`config.pretrain_tokens` SLM
+        tokens; `keras_pn.methods.common.equal_cost_tokens`) when `model` and
+        `data` are given; else `config.pretrain_tokens`.
+        """
+        if self.is_generic_pretraining and model is not None and data is not None:
+            from keras_pn.methods import common
+
+            return common.equal_cost_tokens(model, data, config)
         return config.pretrain_tokens
+
+    def load_pretrained(self, workdir):
+        """The model this pretraining saved in `workdir` (`pretrain`'s output)."""
+        from keras_pn.methods import common
+
+        return common.load_pretrained(workdir)
 
     def specialization_model(self, pretrained, data, domain, size, config, *, teacher, info):
         """The model to fine-tune on the domain (may record its choices in `info`).
@@ -128,6 +145,10 @@ class Method:
     def specialization_learning_rate(self, config) -> float:
         """The peak learning rate of the method's specialization."""
         return config.finetune_learning_rate
+
+    def specialization_max_steps(self, config) -> int:
+        """The upper bound on the method's fine-tuning steps (early stopping may stop sooner)."""
+        return config.finetune_max_steps
 
     def trained_model(self, model):
         """The specialized model to test and save, from the fine-tuned one."""

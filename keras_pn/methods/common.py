@@ -59,28 +59,6 @@ def projected_network(config, data, **overrides):
     )
 
 
-def hard_mixture(config, data):
-    """The projected network's special case `h = k, E = I, M = I`, attention projected too.
-
-    Every block's weights are one expert's own, while the embeddings and norms stay
-    shared: one model and one compiled step instead of `k` separate models (measured
-    faster on CPU; bench/RESULTS.md).
-    """
-    from keras_pn.presets import load_config
-    from keras_pn.presets import resolve_preset
-
-    num_layers = load_config(resolve_preset(config.pn_preset))["config"]["num_layers"]
-    return projected_network(
-        config,
-        data,
-        num_bases=config.pn_clusters,
-        expert_dim=config.pn_clusters,
-        hard_mixture=True,
-        projected_attention=True,
-        projected_layers=list(range(num_layers)),
-    )
-
-
 def build_model(method, data, config):
     """An untrained model of the right architecture for `method` (an id or a `Method`)."""
     return resolve(method).build_model(data, config)
@@ -197,22 +175,46 @@ def pretrain(method, data, workdir, config, domain=None, size=None):
     return method.pretrain(data, workdir, config, domain=domain, size=size)
 
 
-def run_pretraining(method, data, workdir, config, domain=None, size=None):
-    """`Method.pretrain`: the method's model on the method's stream for its token budget."""
-    import keras
+def pretraining_flops_per_token(model, data, config):
+    """Training FLOPs per token of `model` at the run's pretraining batch (the paper's formula)."""
+    from keras_pn.evaluation.flops import training_flops_per_token
 
+    return training_flops_per_token(
+        model,
+        sequence_length=data.context_length,
+        tokens_per_batch=config.batch_size * data.context_length,
+    )
+
+
+def equal_cost_tokens(model, data, config):
+    """The tokens `model` trains on for the SLM's pretraining FLOPs (`pretrain_tokens`).
+
+    The paper compares the generic pretrainings at equal cost: the SLM trains on
+    `config.pretrain_tokens`, a model costing `r` times more FLOPs per token on
+    `pretrain_tokens / r`. With `config.equal_pretraining_cost` off, every
+    generic pretraining trains on `pretrain_tokens`.
+    """
+    if not config.equal_pretraining_cost:
+        return config.pretrain_tokens
+    reference = pretraining_flops_per_token(gpt(config.slm_preset, data), data, config)
+    ratio = pretraining_flops_per_token(model, data, config) / reference
+    return int(config.pretrain_tokens / ratio)
+
+
+def train_for_tokens(model, stream, tokens, workdir, data, config, preset_dir=None):
+    """Train `model` on `stream` for `tokens` (resumable in `workdir`); save its preset.
+
+    Returns:
+        `TrainResult`; the preset is in `preset_dir` (default `workdir/preset`).
+    """
     from keras_pn.training import model_pool
     from keras_pn.training.trainer import compile_for_training
     from keras_pn.training.trainer import train
 
-    if not method.has_pretraining:
-        raise ValueError(f"`{method.id}` has no pretraining stage.")
-    keras.utils.set_random_seed(config.seed)
-    model = method.build_model(data, config)
     tokens_per_step = config.batch_size * data.context_length
-    steps = max(1, method.pretraining_tokens(config) // tokens_per_step)
-    # Models of one architecture (SLM and the per-domain SLM-is runs) share one
-    # compiled twin (model_pool).
+    steps = max(1, int(tokens) // tokens_per_step)
+    # Models of one architecture (SLM, the per-domain SLM-is runs, the mixture's
+    # experts) share one compiled twin (model_pool).
     trainee = model_pool.POOL.borrow(
         model,
         ("pretrain", config.learning_rate, steps),
@@ -220,7 +222,7 @@ def run_pretraining(method, data, workdir, config, domain=None, size=None):
     )
     result = train(
         trainee,
-        method.pretraining_stream(data, config, domain=domain, size=size),
+        stream,
         total_steps=steps,
         workdir=workdir,
         tokens_per_step=tokens_per_step,
@@ -228,7 +230,26 @@ def run_pretraining(method, data, workdir, config, domain=None, size=None):
         verbose=config.verbose,
     )
     model_pool.POOL.give_back(trainee, model)
-    save_preset(model, data, os.path.join(workdir, "preset"))
+    save_preset(model, data, preset_dir or os.path.join(workdir, "preset"))
+    return result
+
+
+def run_pretraining(method, data, workdir, config, domain=None, size=None):
+    """`Method.pretrain`: the method's model on the method's stream for its token budget."""
+    import keras
+
+    if not method.has_pretraining:
+        raise ValueError(f"`{method.id}` has no pretraining stage.")
+    keras.utils.set_random_seed(config.seed)
+    model = method.build_model(data, config)
+    result = train_for_tokens(
+        model,
+        method.pretraining_stream(data, config, domain=domain, size=size),
+        method.pretraining_tokens(config, model=model, data=data),
+        workdir,
+        data,
+        config,
+    )
     return model, result
 
 
@@ -253,14 +274,14 @@ def specialize(method, data, domain, size, workdir, config, pretrained=None, tea
     )
 
 
-def _fine_tune(model, train_data, valid_data, data, config, learning_rate, verbose):
+def _fine_tune(model, train_data, valid_data, data, config, learning_rate, max_steps, verbose):
     from keras_pn.training.fine_tuning import fine_tune
 
     return fine_tune(
         model,
         train_data,
         valid_data,
-        max_steps=config.finetune_max_steps,
+        max_steps=max_steps,
         eval_every=config.finetune_eval_every,
         learning_rate=learning_rate,
         tokens_per_step=config.finetune_batch_size * data.context_length,
@@ -286,12 +307,13 @@ def run_specialization(method, data, domain, size, workdir, config, pretrained, 
         pretrained, data, domain, size, config, teacher=teacher, info=info
     )
     learning_rate = method.specialization_learning_rate(config)
+    max_steps = method.specialization_max_steps(config)
     if isinstance(model, list):
         best = None
         total_steps = total_tokens = total_seconds = 0
         for expert, candidate in model:
             result = _fine_tune(
-                candidate, train_data, valid_data, data, config, learning_rate, verbose=0
+                candidate, train_data, valid_data, data, config, learning_rate, max_steps, verbose=0
             )
             total_steps += result.steps
             total_tokens += result.tokens
@@ -303,7 +325,8 @@ def run_specialization(method, data, domain, size, workdir, config, pretrained, 
         info["selection"]["expert"] = expert
     else:
         result = _fine_tune(
-            model, train_data, valid_data, data, config, learning_rate, verbose=config.verbose
+            model, train_data, valid_data, data, config, learning_rate, max_steps,
+            verbose=config.verbose,
         )
         model = method.trained_model(model)
     file_io.atomic_write_json(
@@ -315,18 +338,24 @@ def run_specialization(method, data, domain, size, workdir, config, pretrained, 
     return model, result, info
 
 
-def select_expert_model(pretrained, data, domain, size, config, strategy, info):
+def select_expert_model(pretrained, data, domain, size, config, strategy, info, *, k=None):
     """The projected network's (or mixture's) expert for the domain, by `strategy`.
+
+    Args:
+        pretrained: a `ProjectedGPT`, or the hard mixture's `ExpertSet`.
+        k: the clustering the experts follow (default: `config.pn_clusters`).
 
     Returns a plain GPT, or the `(expert, model)` candidates of `finetune_all`;
     `info["selection"]` describes the choice.
     """
     from keras_pn.training.expert_selection import select_expert
 
-    k = config.pn_clusters
+    k = config.pn_clusters if k is None else k
     histogram = data.histogram(domain, size, k)
+    projected = not hasattr(pretrained, "expert_losses")  # an ExpertSet scores plain GPTs
     selection_data = data.domain_stream(
-        domain, "train", config.finetune_batch_size, size=size, with_cluster_ids_k=k
+        domain, "train", config.finetune_batch_size, size=size,
+        with_cluster_ids_k=k if projected else None,
     )
     model, choice = select_expert(
         pretrained, strategy, histogram, dataset=selection_data, max_batches=8

@@ -14,7 +14,7 @@ class ImportanceSampling(Method):
     def pretraining_stream(self, data, config, domain=None, size=None):
         return common.resampled_stream(data, config, domain, size)
 
-    def pretraining_tokens(self, config):
+    def pretraining_tokens(self, config, model=None, data=None):
         return config.is_tokens
 
     def pretrain(self, data, workdir, config, domain=None, size=None):

@@ -1,4 +1,10 @@
-"""LLM-LoRA: the pretrained LLM fine-tuned through low-rank adapters only."""
+"""LLM-LoRA: the pretrained LLM fine-tuned through low-rank adapters only.
+
+As the paper: rank 64 (`--lora_rank`) on the attention's query and value
+projections (keras-hub's `enable_lora` default targets), with the run's own
+learning rate and step budget (`--lora_learning_rate`, `--lora_max_steps`):
+adapters start at zero and learn slower than full fine-tuning at lr/3.
+"""
 
 from keras_pn.methods.base import Method
 from keras_pn.methods.registry import register
@@ -13,6 +19,12 @@ class LowRankAdaptation(Method):
         )
         info["lora_rank"] = config.lora_rank
         return pretrained
+
+    def specialization_learning_rate(self, config):
+        return config.lora_learning_rate
+
+    def specialization_max_steps(self, config):
+        return config.lora_max_steps
 
     def specialization_cost(self, model, *, teacher, config, sequence_length, tokens_per_batch):
         from keras_pn.evaluation import flops
@@ -37,15 +49,8 @@ METHOD = register(
             "generic: LLM pretraining; specialization: LoRA fine-tuning."
         ),
         inherits={"generic": ("llm",)},
-        lora_targets=(
-            "query_dense",
-            "key_dense",
-            "value_dense",
-            "output_dense",
-            "mlp_intermediate_dense",
-            "mlp_output_dense",
-        ),
-        flags=("lora_rank",),
+        lora_targets=("query_dense", "value_dense"),
+        flags=("lora_rank", "lora_learning_rate", "lora_max_steps"),
         description=(
             "LLM-LoRA: the pretrained large GPT fine-tuned through low-rank adapters only"
         ),

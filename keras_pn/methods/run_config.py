@@ -21,7 +21,9 @@ class RunConfig:
     """Run-level knobs; `None` budgets and rates are derived in `__post_init__`.
 
     `is_tokens` defaults to `pretrain_tokens`, `finetune_learning_rate` to
-    `learning_rate / 3` (the paper) and `finetune_batch_size` to `batch_size`.
+    `learning_rate / 3` (the paper), `finetune_batch_size` to `batch_size`,
+    `lora_learning_rate` to `learning_rate` and `lora_max_steps` to
+    `finetune_max_steps`.
     """
 
     slm_preset: str = dataclasses.field(
@@ -43,7 +45,18 @@ class RunConfig:
         metadata={"help": "Windows per fine-tuning batch (global; default: --batch_size)."},
     )
     pretrain_tokens: int = dataclasses.field(
-        default=200_000, metadata={"help": "Generic pretraining budget per model (tokens)."}
+        default=200_000,
+        metadata={
+            "help": "Generic pretraining budget (tokens of the SLM; with "
+            "--equal_pretraining_cost the LLM, PN and mixture get its FLOPs)."
+        },
+    )
+    equal_pretraining_cost: bool = dataclasses.field(
+        default=True,
+        metadata={
+            "help": "Give every generic pretraining the SLM's FLOPs (the paper's "
+            "comparison); off: the same tokens each."
+        },
     )
     is_tokens: int | None = dataclasses.field(
         default=None,
@@ -65,7 +78,11 @@ class RunConfig:
         },
     )
     finetune_max_steps: int = dataclasses.field(
-        default=40, metadata={"help": "Upper bound on fine-tuning steps."}
+        default=1000,
+        metadata={
+            "help": "Upper bound on fine-tuning steps (early stopping ends most runs "
+            "sooner)."
+        },
     )
     finetune_eval_every: int = dataclasses.field(
         default=10, metadata={"help": "Steps between validation checks."}
@@ -92,7 +109,10 @@ class RunConfig:
         },
     )
     pn_clusters: int = dataclasses.field(
-        default=8, metadata={"help": "k of the projected network and the hard mixture."}
+        default=8, metadata={"help": "k of the projected network (its experts)."}
+    )
+    mix_clusters: int = dataclasses.field(
+        default=8, metadata={"help": "k of the hard mixture (its independent experts)."}
     )
     is_clusters: int = dataclasses.field(
         default=1024, metadata={"help": "k of importance sampling."}
@@ -106,7 +126,20 @@ class RunConfig:
         },
     )
     lora_rank: int = dataclasses.field(
-        default=8, metadata={"help": "LoRA rank of LLM-LoRA (paper: 64)."}
+        default=64, metadata={"help": "LoRA rank of LLM-LoRA (the paper's 64)."}
+    )
+    lora_learning_rate: float | None = dataclasses.field(
+        default=None,
+        metadata={
+            "help": "Peak learning rate of LLM-LoRA's adapters (default: --learning_rate)."
+        },
+    )
+    lora_max_steps: int | None = dataclasses.field(
+        default=None,
+        metadata={
+            "help": "Upper bound on LLM-LoRA's fine-tuning steps (default: "
+            "--finetune_max_steps)."
+        },
     )
     distill_alpha: float = dataclasses.field(
         default=0.5, metadata={"help": "Weight of the teacher term in SLM-d."}
@@ -126,6 +159,14 @@ class RunConfig:
             self.finetune_learning_rate = self.learning_rate / 3
         if self.finetune_batch_size is None:
             self.finetune_batch_size = self.batch_size
+        if self.lora_learning_rate is None:
+            self.lora_learning_rate = self.learning_rate
+        if self.lora_max_steps is None:
+            self.lora_max_steps = self.finetune_max_steps
+
+    def cluster_counts(self) -> tuple[int, ...]:
+        """The k-means k's the run's methods use (PN, mixture, importance sampling)."""
+        return tuple(sorted({self.pn_clusters, self.mix_clusters, self.is_clusters}))
 
     def presets(self) -> dict[str, str]:
         """`{"slm": ..., "llm": ..., "pn": ...}`: the architecture of each model family."""

@@ -26,7 +26,8 @@ def expert_losses(pn, dataset, experts=None, max_batches=None):
     """Validation-style loss of each expert on `dataset` (lower is better).
 
     Args:
-        pn: a `ProjectedGPT`.
+        pn: a `ProjectedGPT`, or a hard mixture's `ExpertSet` (then `dataset`
+            has no `cluster_ids`: each expert is a plain GPT).
         dataset: finite batches `(x, y, sample_weight)` of the domain.
         experts: iterable of expert ids (default: all).
         max_batches: int. Batches per expert.
@@ -34,6 +35,8 @@ def expert_losses(pn, dataset, experts=None, max_batches=None):
     Returns:
         dict expert -> mean masked cross-entropy.
     """
+    if hasattr(pn, "expert_losses"):  # an ExpertSet scores with each expert model
+        return pn.expert_losses(dataset, experts=experts, max_batches=max_batches)
     pn.compile(
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         weighted_metrics=[],
@@ -60,7 +63,7 @@ def select_expert(pn, strategy, histogram, dataset=None, max_batches=None):
       the best); here it returns the candidates in order.
 
     Args:
-        pn: a `ProjectedGPT`.
+        pn: a `ProjectedGPT`, or a hard mixture's `ExpertSet`.
         strategy: one of `STRATEGIES`.
         histogram: `(num_experts,)` cluster histogram of the domain's data.
         dataset: domain batches, needed by `best_pretrained`.

@@ -56,7 +56,7 @@ def tiny_configs(preset_root):
                                             "ProjectedGPTBackbone", **small, num_experts=4,
                                             projected_layers=[1]),
         batch_size=4, finetune_batch_size=4, pretrain_tokens=4 * 32 * 8, learning_rate=1e-2,
-        finetune_max_steps=4, finetune_eval_every=2, pn_clusters=4, is_clusters=8,
+        finetune_max_steps=4, finetune_eval_every=2, pn_clusters=4, mix_clusters=4, is_clusters=8,
         lora_rank=2, checkpoints=2, verbose=0,
     )
     prepare = PrepareConfig(vocabulary_size=300, context_length=32, embedder="hashed",

@@ -8,8 +8,9 @@ from absl import flags
 from keras_pn.methods import RunConfig
 from recipes import common
 
-# The flags as they were written by hand before `RunConfig` declared them:
-# (name, type, default, help[, enum values]). README commands rely on them.
+# The run flags as README commands and users rely on them (they began as the
+# hand-written flags before `RunConfig` declared them): (name, type, default,
+# help[, enum values]). A change to a flag is a change to this table.
 LEGACY_FLAGS = [
     ("slm_preset", "string", "slm_tiny", "Architecture of the small model."),
     ("llm_preset", "string", "llm_tiny", "Architecture of the large model."),
@@ -17,14 +18,20 @@ LEGACY_FLAGS = [
     ("batch_size", "int", 16, "Windows per pretraining batch (global)."),
     ("finetune_batch_size", "int", 8,
      "Windows per fine-tuning batch (global; default: --batch_size)."),
-    ("pretrain_tokens", "int", 200_000, "Generic pretraining budget per model (tokens)."),
+    ("pretrain_tokens", "int", 200_000,
+     "Generic pretraining budget (tokens of the SLM; with --equal_pretraining_cost the "
+     "LLM, PN and mixture get its FLOPs)."),
+    ("equal_pretraining_cost", "bool", True,
+     "Give every generic pretraining the SLM's FLOPs (the paper's comparison); off: the "
+     "same tokens each."),
     ("is_tokens", "int", None,
      "Importance-sampled pretraining budget per domain (default: --pretrain_tokens)."),
     ("learning_rate", "float", 3e-3,
      "Peak pretraining learning rate (Adam, warm-up, cosine, clip 5.0)."),
     ("finetune_learning_rate", "float", None,
      "Fine-tuning learning rate (default: learning_rate / 3, as the paper)."),
-    ("finetune_max_steps", "int", 40, "Upper bound on fine-tuning steps."),
+    ("finetune_max_steps", "int", 1000,
+     "Upper bound on fine-tuning steps (early stopping ends most runs sooner)."),
     ("finetune_eval_every", "int", 10, "Steps between validation checks."),
     ("patience", "int", 5, "Validation checks without improvement before early stopping."),
     ("valid_windows", "int", 32,
@@ -32,18 +39,23 @@ LEGACY_FLAGS = [
     ("test_windows", "int", 128,
      "Cap on test windows for reported perplexities (same sample for every method; "
      "default: all)."),
-    ("pn_clusters", "int", 8, "k of the projected network and the hard mixture."),
+    ("pn_clusters", "int", 8, "k of the projected network (its experts)."),
+    ("mix_clusters", "int", 8, "k of the hard mixture (its independent experts)."),
     ("is_clusters", "int", 1024, "k of importance sampling."),
     ("select", "enum", "most_frequent", "PN / mixture expert selection.",
      ["most_frequent", "best_pretrained", "finetune_all", "histogram"]),
-    ("lora_rank", "int", 8, "LoRA rank of LLM-LoRA (paper: 64)."),
+    ("lora_rank", "int", 64, "LoRA rank of LLM-LoRA (the paper's 64)."),
+    ("lora_learning_rate", "float", None,
+     "Peak learning rate of LLM-LoRA's adapters (default: --learning_rate)."),
+    ("lora_max_steps", "int", None,
+     "Upper bound on LLM-LoRA's fine-tuning steps (default: --finetune_max_steps)."),
     ("distill_alpha", "float", 0.5, "Weight of the teacher term in SLM-d."),
     ("checkpoints", "int", 4, "Checkpoints per pretraining run."),
     ("seed", "int", 0, "Random seed."),
     ("verbose", "int", 1, "Keras progress-bar verbosity (0, 1, 2)."),
 ]
 TYPES = {"string": flags.DEFINE_string, "int": flags.DEFINE_integer,
-         "float": flags.DEFINE_float}
+         "float": flags.DEFINE_float, "bool": flags.DEFINE_boolean}
 
 
 def _legacy_values():

@@ -78,6 +78,35 @@ def test_fine_tune_restores_initial_weights_when_training_hurts():
         np.testing.assert_array_equal(a, b)
 
 
+def test_early_stopping_stops_at_the_runs_defaults():
+    """At the default budget, fine-tuning a model that overfits stops long before it."""
+    from keras_pn.methods import RunConfig
+
+    config = RunConfig()
+    rng = np.random.default_rng(0)
+    # Train on two random sequences, validate on others: once memorised, the
+    # validation loss only rises.
+    train_tokens = rng.integers(4, VOCAB, (2, SEQ + 1)).astype("int32")
+    valid_tokens = rng.integers(4, VOCAB, (16, SEQ + 1)).astype("int32")
+
+    def stream(tokens, repeat):
+        ds = tf.data.Dataset.from_tensor_slices(tokens).batch(len(tokens))
+        ds = ds.repeat() if repeat else ds
+        return ds.map(lambda t: ({"token_ids": t[:, :-1], "padding_mask": tf.ones_like(t[:, :-1])},
+                                 t[:, 1:], tf.ones_like(t[:, 1:], dtype="float32")))
+
+    result = fine_tune(
+        small_gpt(), stream(train_tokens, True), stream(valid_tokens, False),
+        max_steps=config.finetune_max_steps, eval_every=config.finetune_eval_every,
+        learning_rate=config.finetune_learning_rate, tokens_per_step=2 * SEQ,
+        patience=config.patience, verbose=0,
+    )
+    assert result.steps < config.finetune_max_steps / 2
+    # It stopped `patience` checks after the best one.
+    assert result.steps == result.best_step + config.patience * config.finetune_eval_every
+    assert min(result.valid_losses[-config.patience:]) > result.best_valid_loss
+
+
 def _log_softmax(z):
     z = z - z.max(-1, keepdims=True)
     return z - np.log(np.exp(z).sum(-1, keepdims=True))

@@ -302,6 +302,38 @@ class PreparedData:
             **kwargs,
         )
 
+    def cluster_stream(self, k: int, cluster: int, batch_size: int, seed: int = 0):
+        """The generic windows of one cluster under ``k``, drawn uniformly with
+        replacement, without cluster ids (one expert of the hard mixture trains on it).
+
+        Raises:
+            PreparationError: when the cluster holds no generic window.
+        """
+        from keras_pn.data.shards import read_index
+        from keras_pn.data.streams import resampled_dataset
+
+        sizes = np.asarray(read_index(self.shard_dir(k))["windows_per_cluster"])
+        if not 0 <= cluster < len(sizes):
+            raise PreparationError(
+                f"Cluster {cluster} does not exist under k={k} (clusters 0..{len(sizes) - 1})."
+            )
+        if sizes[cluster] == 0:
+            raise PreparationError(
+                f"Cluster {cluster} of k={k} holds no generic window. Fix: use a smaller "
+                "k or more generic text (--max_generic_tokens)."
+            )
+        target = np.zeros(len(sizes))
+        target[cluster] = 1.0
+        return resampled_dataset(
+            self.shard_dir(k),
+            target,
+            batch_size,
+            self.context_length,
+            seed,
+            include_cluster_ids=False,
+            expected_tokenizer_sha256=self.tokenizer_sha256,
+        )
+
     def domain_stream(
         self,
         domain: str,
