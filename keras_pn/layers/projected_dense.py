@@ -5,6 +5,7 @@ from keras import ops
 
 from keras_pn.api_export import keras_pn_export
 from keras_pn.backend_utils import concrete_value
+from keras_pn.layers.orthogonal_codes import OrthogonalCodes
 
 STRATEGIES = ("auto", "shared", "per_example")
 
@@ -51,8 +52,9 @@ class ProjectedDense(keras.layers.Layer):
         kernel_initializer: initializer of the bases `T`; defaults to
             `RandomNormal(stddev=0.02)` (GPT-2's scale for each basis).
         mixing_initializer: initializer of `M`; defaults to
-            `RandomNormal(stddev=num_bases ** -0.5)` so that `alpha` has unit
-            norm for unit-norm codes and `W` has the scale of one basis.
+            `OrthogonalCodes()` so that orthonormal codes give
+            orthonormal `alpha`: every expert's `W` starts with the scale of
+            one basis (a plain layer's).
         bias_initializer: initializer of the bias bases `B`.
 
     Example:
@@ -97,9 +99,7 @@ class ProjectedDense(keras.layers.Layer):
             kernel_initializer = keras.initializers.RandomNormal(stddev=0.02)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         if mixing_initializer is None:
-            mixing_initializer = keras.initializers.RandomNormal(
-                stddev=num_bases**-0.5
-            )
+            mixing_initializer = OrthogonalCodes()
         self.mixing_initializer = keras.initializers.get(mixing_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
 
