@@ -155,6 +155,21 @@ def hide_gpus_from_tensorflow():
         pass
 
 
+def repeated_batch(x, y, sample_weight):
+    """One batch repeated forever, as a dataset `model.fit` takes on every backend.
+
+    tf.data where TensorFlow is installed; else grain (keras-hub's TensorFlow-free
+    loader: an air-gapped accelerator machine may hold jax and torch only).
+    """
+    try:
+        import tensorflow as tf
+    except ImportError:
+        import grain
+
+        return grain.MapDataset.source([(x, y, sample_weight)]).repeat()
+    return tf.data.Dataset.from_tensors((x, y, sample_weight)).repeat()
+
+
 def add_backend_flag(parser, allow_all=True, help=None):
     """`--backend` (default: $KERAS_BACKEND or jax); `all` runs one process per backend."""
     choices = ["jax", "tensorflow", "torch"] + (["all"] if allow_all else [])

@@ -3,10 +3,17 @@
 #
 #   bash bench/gpu_speed.sh              # on the GPU machine; results under $OUT
 #   bash bench/gpu_speed.sh --dry-run    # tiny sizes on whatever is there (a CPU check)
+#   PYTHON=python3.12 bash bench/gpu_speed.sh --dry-run   # also the offline install
 #
-# Installs nothing. The GPU wheels come from bench/gpu_wheels.sh (PyPI, by name); the
-# Python used is $PYTHON, else .venv-gpu/bin/python, else .venv/bin/python. A backend
-# that does not see a GPU is skipped (in --dry-run every backend runs, on CPU).
+# The machine is air-gapped: it holds Python with jax and torch (CUDA) but no keras,
+# keras-hub or network. Where $PYTHON cannot import keras and keras_hub, keras_pn's
+# wheels are installed first from $WHEELS (default bench/wheels312, filled on a connected
+# machine by bench/gather_wheels.sh and carried along: the device tool's
+# `carry: ["bench/wheels312"]`) with `pip install --no-index` into .gpu_site
+# (bench/gpu_wheels.sh). The Python used is $PYTHON, else .venv-gpu/bin/python, else
+# .venv/bin/python (a CPU checkout), else python3 (a GPU machine's own). A backend that does
+# not see a GPU is skipped (in --dry-run every installed backend runs); TensorFlow is
+# usually absent there, and steps that need it (input_pipeline, embedding) fail alone.
 #
 # Steps, in priority order, each under its own timeout; once BUDGET_S seconds (default
 # 540) have passed no new step starts (a skipped step is listed in $OUT/skipped.txt):
@@ -32,6 +39,13 @@ if [ -z "${PYTHON:-}" ]; then
   if [ -x .venv-gpu/bin/python ]; then PYTHON=.venv-gpu/bin/python
   elif [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python
   else PYTHON=python3; fi
+fi
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # keras_pn and bench/ from the checkout
+if ! "$PYTHON" -c "import keras, keras_hub" > /dev/null 2>&1; then
+  echo "### installing keras_pn's wheels from ${WHEELS:-bench/wheels312} (no index)"
+  PYTHON=$PYTHON bash bench/gpu_wheels.sh | tee "$OUT/install.txt" || {
+    echo "could not install keras_pn's wheels: see above" | tee -a "$OUT/install.txt"; exit 2; }
+  eval "$(bash bench/gpu_wheels.sh --print-env)"
 fi
 BUDGET_S=${BUDGET_S:-540}
 PEAK=${PEAK_TFLOPS:-989.4}   # H200 dense bf16 tensor-core peak (TFLOP/s)
@@ -74,6 +88,7 @@ EOF
 } > "$OUT/env.txt"
 
 gpu_backends=""
+importable=""
 for b in jax tensorflow torch; do
   seen=$(KERAS_BACKEND=$b timeout 120 "$PYTHON" - "$b" <<'EOF' 2>/dev/null | tail -n 1
 import sys
@@ -95,10 +110,11 @@ EOF
 )
   echo "$b sees: ${seen:-nothing}" | tee -a "$OUT/env.txt"
   case "$seen" in True*) gpu_backends="$gpu_backends $b" ;; esac
+  case "$seen" in ""|*ModuleNotFoundError*|*ImportError*) ;; *) importable="$importable $b" ;; esac
 done
 
 if [ "$DRY" = 1 ]; then
-  backends="jax tensorflow torch"
+  backends=$importable  # every backend installed here, on whatever device it sees
   MFU=(--presets=slm_tiny,pn_tiny --batch_size=2 --seq_len=32 --steps=2 --warmup=1 --repeats=1
        --peak_tflops=1.0)
   SPEED=jax
@@ -108,7 +124,7 @@ else
        --peak_tflops="$PEAK")
   SPEED=$(echo $gpu_backends | cut -d' ' -f1)
   if [ -z "$backends" ]; then
-    echo "No backend sees a GPU (see $OUT/env.txt): install bench/gpu_wheels.sh's wheels." | tee -a "$OUT/skipped.txt"
+    echo "No backend sees a GPU (see $OUT/env.txt and $OUT/install.txt)." | tee -a "$OUT/skipped.txt"
   fi
 fi
 
@@ -137,5 +153,7 @@ if [ -n "${SPEED:-}" ]; then
   fi
 fi
 
-"$PYTHON" bench/run_all.py --from_logs="$OUT/logs" --output="$OUT/RESULTS.md" | tail -n 1
+# Keras' default backend is tensorflow, which an accelerator machine may not have.
+first=$(echo $importable | cut -d' ' -f1)
+KERAS_BACKEND=${first:-jax} "$PYTHON" bench/run_all.py --from_logs="$OUT/logs" --output="$OUT/RESULTS.md" | tail -n 1
 echo "done in $((SECONDS - T0))s; results in $OUT (RESULTS.md, logs/, env.txt, skipped.txt)"

@@ -1,38 +1,52 @@
 #!/usr/bin/env bash
-# GPU wheels for bench/gpu_speed.sh, from PyPI by name only (no other index, no URL).
+# Install keras_pn's wheels on an air-gapped accelerator machine, from the folder that
+# bench/gather_wheels.sh filled on a connected machine (no index, no network).
 #
-# Run it on a machine that can reach PyPI (the lent GPU machines cannot: build the
-# environment where PyPI is reachable, or use an image that already has it). It makes a
-# separate virtualenv (default .venv-gpu) so that the CPU environment (.venv, whose
-# torch is a CPU build) stays as it is; gpu_speed.sh picks .venv-gpu when it exists.
+#   bash bench/gpu_wheels.sh                     # bench/wheels312 -> .gpu_site
+#   WHEELS=/path/to/wheels SITE=/opt/kpn bash bench/gpu_wheels.sh
+#   eval "$(bash bench/gpu_wheels.sh --print-env)"   # PYTHONPATH for that site
 #
-#   bash bench/gpu_wheels.sh                  # -> .venv-gpu
-#   VENV=/opt/kpn-gpu bash bench/gpu_wheels.sh
-#
-# Versions are the project's pins (pyproject.toml) with their CUDA 12 variants:
-#   jax[cuda12]==0.10.2        jaxlib + jax-cuda12-plugin[with-cuda] (pulls the nvidia-* CUDA 12 wheels)
-#   torch==2.13.0              PyPI's Linux x86_64 torch wheel is the CUDA build
-#   tensorflow[and-cuda]==2.21.0
-# Everything else comes from pyproject.toml (pip install -e '.[peers]').
+# The machine's own Python ($PYTHON, default python3) keeps its jax and torch (CUDA
+# builds); the wheels go to a separate folder ($SITE, git-ignored), put first on
+# PYTHONPATH with the checkout, so that nothing of the machine's environment changes
+# (PIP_CONFIG_FILE=/dev/null: no index, link or constraint from a pip.conf either).
+# Installs nothing when the site already holds exactly these wheels. Prints what the
+# backends see. The device tool carries the git-ignored folder when asked:
+# `carry: ["bench/wheels312"]`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-VENV=${VENV:-.venv-gpu}
+WHEELS=${WHEELS:-bench/wheels312}
+SITE=${SITE:-$PWD/.gpu_site}
 PYTHON=${PYTHON:-python3}
-if [ ! -x "$VENV/bin/python" ]; then
-  "$PYTHON" -m venv "$VENV"
+if [ "${1:-}" = "--print-env" ]; then
+  echo "export PYTHONPATH=$SITE:$PWD\${PYTHONPATH:+:\$PYTHONPATH}"
+  exit 0
 fi
-PIP="$VENV/bin/pip"
-"$PIP" install --upgrade pip
-# The CUDA wheels first, then the project with its pins (pip keeps the CUDA builds:
-# same versions).
-"$PIP" install "jax[cuda12]==0.10.2" "jaxlib==0.10.2" "torch==2.13.0" "tensorflow[and-cuda]==2.21.0"
-"$PIP" install -e '.[peers]'
-"$VENV/bin/python" - <<'EOF'
+if [ ! -f "$WHEELS/requirements.txt" ]; then
+  echo "gpu_wheels: error: no $WHEELS/requirements.txt. Fix: run bench/gather_wheels.sh on a" \
+       "machine that reaches PyPI, then bring $WHEELS here (device tool: carry it)." >&2
+  exit 2
+fi
+stamp="$SITE/.installed-from"
+wanted=$(cd "$WHEELS" && ls -1 ./*.whl | sort | sha256sum | cut -c1-16)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+  rm -rf "$SITE.partial"
+  PIP_CONFIG_FILE=/dev/null "$PYTHON" -m pip install --quiet --no-index --no-deps --disable-pip-version-check \
+    --no-warn-script-location --find-links "$WHEELS" --target "$SITE.partial" \
+    -r "$WHEELS/requirements.txt"
+  echo "$wanted" > "$SITE.partial/.installed-from"
+  rm -rf "$SITE"
+  mv "$SITE.partial" "$SITE"
+fi
+export PYTHONPATH="$SITE:$PWD${PYTHONPATH:+:$PYTHONPATH}"
+"$PYTHON" - <<'EOF'
 import importlib.metadata as m
-for p in ("jax", "jaxlib", "jax-cuda12-plugin", "torch", "tensorflow", "keras", "keras-hub"):
+import sys
+
+print("python", sys.version.split()[0])
+for p in ("jax", "jaxlib", "torch", "tensorflow", "keras", "keras-hub", "grain"):
     try:
         print(p, m.version(p))
     except m.PackageNotFoundError:
-        print(p, "MISSING")
+        print(p, "not installed")
 EOF
-echo "GPU environment ready in $VENV; run: bash bench/gpu_speed.sh"

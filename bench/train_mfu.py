@@ -39,10 +39,10 @@ import sys
 import time
 
 try:  # python -m bench.<name>
-    from bench.common import default_peak_tflops, device_name, hide_gpus_from_tensorflow
+    from bench.common import default_peak_tflops, device_name, hide_gpus_from_tensorflow, repeated_batch
     from bench.common import machine, peak_help, ratio
 except ImportError:  # python bench/<name>.py
-    from common import default_peak_tflops, device_name, hide_gpus_from_tensorflow
+    from common import default_peak_tflops, device_name, hide_gpus_from_tensorflow, repeated_batch
     from common import machine, peak_help, ratio
 
 
@@ -81,7 +81,6 @@ def model_flops_per_token(model, seq):
 def measure(preset, args, peak):
     import keras
     import numpy as np
-    import tensorflow as tf
 
     from keras_pn.evaluation.flops import training_flops_per_token
     from keras_pn.models import GPTCausalLM, ProjectedGPT
@@ -102,7 +101,7 @@ def measure(preset, args, peak):
         x["cluster_ids"] = np.full((batch,), 7 % b.num_experts, "int32")
     y = tokens[:, 1:]
     w = np.ones((batch, seq), "float32")
-    data = tf.data.Dataset.from_tensors((x, y, w)).repeat()
+    data = repeated_batch(x, y, w)
     start = time.perf_counter()
     model.fit(data, steps_per_epoch=args.warmup, epochs=1, verbose=0)
     compile_s = time.perf_counter() - start
@@ -169,7 +168,7 @@ def main(argv=None):
     os.environ["KERAS_BACKEND"] = args.backend
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if args.backend != "tensorflow":
-        hide_gpus_from_tensorflow()  # tf.data only feeds batches here
+        hide_gpus_from_tensorflow()  # tf.data (where installed) only feeds batches here
     import keras
 
     compute = keras.DTypePolicy(args.dtype_policy).compute_dtype
