@@ -2,7 +2,8 @@
 
 The scripts run one after the other (never in parallel: they time things), each in
 its own process, in the issue's order: pn_overhead, vs_keras_hub, inference,
-kmeans, embedding, input_pipeline, quality. Backend-dependent scripts run once per
+kmeans, embedding, input_pipeline, quality, generation_speed (which runs every
+backend itself: its ratios compare them). Backend-dependent scripts run once per
 backend asked for. Each script's full output is kept in ``--logs``
 (``<script>__<backend>.log``); RESULTS.md is written from those logs only, so it
 is never typed by hand. The goals (what the product should reach, not test
@@ -40,6 +41,7 @@ SCRIPTS = (
     ("embedding", True),
     ("input_pipeline", True),
     ("quality", False),
+    ("generation_speed", False),  # one child process per backend and runtime itself
 )
 # (pattern matched against the ratio name from its start, goal text, test).
 GOALS = (
@@ -52,6 +54,8 @@ GOALS = (
     (r"input_pipeline_over_training$", ">= 10", lambda v: v >= 10),
     (r"quality_slm_is_over_slm_", "<= 0.90", lambda v: v <= 0.90),
     (r"quality_pn_over_slm_", "<= 0.95", lambda v: v <= 0.95),
+    (r"generation_fastest_export_over_keras_pn_best_", ">= 3", lambda v: v >= 3),
+    (r"generation_int8_over_float32_", ">= 1.5", lambda v: v >= 1.5),
 )
 RATIO = re.compile(r"^RATIO (\S+) (\S+)\s*$")
 
