@@ -48,9 +48,11 @@ def pretrain_and_record(method, data, run_dir, results_dir, config):
         method,
         pretraining_tokens=result.tokens,
         cost=[
-            _training_cost(
-                "pretrain", model, result, config.batch_size * data.context_length,
-                data.context_length,
+            _cost_entry(
+                "pretrain",
+                common.pretraining_flops_per_token(model, data, config),
+                result.tokens,
+                result.seconds,
             )
         ],
         info={"final_loss": result.final_loss, "steps": result.steps, "run_dir": str(run_dir)},

@@ -120,10 +120,14 @@ def generic_stream(data, config):
     return without_clusters(data.generic_stream(config.pn_clusters, config.batch_size, config.seed))
 
 
-def single_cluster_stream(data, config):
-    """The generic stream with cluster ids, one cluster per batch (projected networks)."""
+def projected_stream(data, config):
+    """The generic stream with cluster ids under the PN's k, batched by
+    `config.pn_batch_composition` (projected networks)."""
     return data.generic_stream(
-        config.pn_clusters, config.batch_size, config.seed, batch_composition="single_cluster"
+        config.pn_clusters,
+        config.batch_size,
+        config.seed,
+        batch_composition=config.pn_batch_composition,
     )
 
 
@@ -176,13 +180,21 @@ def pretrain(method, data, workdir, config, domain=None, size=None):
 
 
 def pretraining_flops_per_token(model, data, config):
-    """Training FLOPs per token of `model` at the run's pretraining batch (the paper's formula)."""
+    """Training FLOPs per token of `model` at the run's pretraining batch (the paper's formula).
+
+    A projected network on mixed batches builds one kernel per example.
+    """
     from keras_pn.evaluation.flops import training_flops_per_token
 
+    backbone = getattr(model, "backbone", model)
+    mixed = (
+        hasattr(backbone, "num_experts") and config.pn_batch_composition == "mixed"
+    )
     return training_flops_per_token(
         model,
         sequence_length=data.context_length,
         tokens_per_batch=config.batch_size * data.context_length,
+        kernels_per_batch=config.batch_size if mixed else 1,
     )
 
 

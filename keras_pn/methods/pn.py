@@ -12,7 +12,7 @@ class ProjectedNetwork(Method):
         return common.projected_network(config, data)
 
     def pretraining_stream(self, data, config, domain=None, size=None):
-        return common.single_cluster_stream(data, config)
+        return common.projected_stream(data, config)
 
     def specialization_model(self, pretrained, data, domain, size, config, *, teacher, info):
         return common.select_expert_model(
@@ -32,7 +32,7 @@ METHOD = register(
             "generic: projected-network pretraining; specialization: expert "
             "selection, projection and fine-tuning."
         ),
-        flags=("pn_clusters", "expert_selection"),
+        flags=("pn_clusters", "pn_batch_composition", "expert_selection"),
         description=(
             "SLM-pn: the PN expert of the domain's most frequent cluster, projected to a "
             "plain small GPT in closed form, then fine-tuned"

@@ -111,6 +111,14 @@ class RunConfig:
     pn_clusters: int = dataclasses.field(
         default=8, metadata={"help": "k of the projected network (its experts)."}
     )
+    pn_batch_composition: str = dataclasses.field(
+        default="mixed",
+        metadata={
+            "help": "PN pretraining batches: mixed clusters (each window scored by its "
+            "cluster's expert) or single_cluster (one expert per step).",
+            "choices": ("mixed", "single_cluster"),
+        },
+    )
     mix_clusters: int = dataclasses.field(
         default=8, metadata={"help": "k of the hard mixture (its independent experts)."}
     )

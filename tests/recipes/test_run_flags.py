@@ -40,6 +40,9 @@ LEGACY_FLAGS = [
      "Cap on test windows for reported perplexities (same sample for every method; "
      "default: all)."),
     ("pn_clusters", "int", 8, "k of the projected network (its experts)."),
+    ("pn_batch_composition", "enum", "mixed",
+     "PN pretraining batches: mixed clusters (each window scored by its cluster's expert) "
+     "or single_cluster (one expert per step).", ["mixed", "single_cluster"]),
     ("mix_clusters", "int", 8, "k of the hard mixture (its independent experts)."),
     ("is_clusters", "int", 1024, "k of importance sampling."),
     ("select", "enum", "most_frequent", "PN / mixture expert selection.",

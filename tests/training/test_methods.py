@@ -51,6 +51,7 @@ class FakeData:
         return np.array([0.1, 0.2, 0.6, 0.1])[:k]
 
     def generic_stream(self, k, batch_size, seed, batch_composition="mixed"):
+        self.batch_composition = batch_composition
         return _windows(3).repeat()
 
     def resampled_stream(self, domain, size, k, batch_size, seed):
@@ -245,3 +246,25 @@ def test_common_entry_points_take_ids(config):
     )
     with pytest.raises(ValueError, match="Unknown method"):
         common.build_model("gpt9", FakeData(), config)
+
+
+@pytest.mark.parametrize("composition", ["mixed", "single_cluster"])
+def test_pn_pretrains_on_the_configured_batches_and_pays_their_kernels(config, composition):
+    pn = methods.get("pn")
+    config = dataclasses.replace(config, pn_batch_composition=composition)
+    data = FakeData()
+    pn.pretraining_stream(data, config)
+    assert data.batch_composition == composition
+    model = pn.build_model(data, config)
+    cost = common.pretraining_flops_per_token(model, data, config)
+    # Mixed batches build one expert kernel per example, a single-cluster batch one.
+    kernels = config.batch_size if composition == "mixed" else 1
+    assert cost == flops.training_flops_per_token(
+        model, sequence_length=SEQ, tokens_per_batch=config.batch_size * SEQ,
+        kernels_per_batch=kernels,
+    )
+    slm = common.gpt(config.slm_preset, data)
+    # Equal pretraining cost: the PN gets the SLM's FLOPs, so fewer tokens.
+    assert common.equal_cost_tokens(model, data, config) == int(
+        config.pretrain_tokens / (cost / common.pretraining_flops_per_token(slm, data, config))
+    )
