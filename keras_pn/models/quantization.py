@@ -20,11 +20,11 @@ Traceback (most recent call last):
 keras_pn.presets.PresetError: ...upgrade keras_pn to >= 99.0...
 """
 
-import json
 import os
 
 from keras_pn.file_io import atomic_write_json
 from keras_pn.presets import METADATA_FILE
+from keras_pn.presets import load_config
 from keras_pn.presets import PresetError
 
 METADATA_KEY = "keras_pn"
@@ -55,18 +55,11 @@ def check_quantization_mode(mode):
 
 
 def _read_metadata(preset_dir):
+    """`(path, metadata)` of a preset's `metadata.json` (`{}` when it has none)."""
     path = os.path.join(preset_dir, METADATA_FILE)
     if not os.path.isfile(path):
         return path, {}
-    try:
-        with open(path, encoding="utf-8") as f:
-            metadata = json.load(f)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise PresetError(
-            f"'{path}' is not valid JSON ({error}). Fix: save the preset again "
-            "with `save_to_preset()`."
-        ) from None
-    return path, metadata if isinstance(metadata, dict) else {}
+    return path, load_config(preset_dir, METADATA_FILE)
 
 
 def record_quantization(preset_dir, mode):
