@@ -1,7 +1,9 @@
 """ONNX (onnxruntime) and LiteRT (ai-edge-litert): logits, int8 perplexity and size.
 
-Slow: each export traces the TensorFlow graph (in a child process under jax and
-torch). The trained-model test uses the zoo's pn_tiny_python on Python text.
+Slow: each export traces the TensorFlow graph. Under jax and torch the exporter
+runs the same trace in a TensorFlow child process, so these run under the
+tensorflow backend only (the same files, the same checks). The trained-model test
+uses the zoo's pn_tiny_python on Python text.
 """
 
 import os
@@ -15,6 +17,8 @@ from keras_pn.export.checked_export import export_and_check
 from keras_pn.export.parity import check_export
 from keras_pn.models import GPTCausalLM
 from tests.export.conftest import probe
+
+pytestmark = pytest.mark.tensorflow_only
 
 ZOO_PYTHON = os.path.join(os.path.dirname(__file__), "..", "..", "zoo", "python", "pn_tiny_python")
 

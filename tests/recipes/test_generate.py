@@ -40,6 +40,7 @@ def test_a_seeded_run_prints_the_prompt_and_what_the_library_generates():
 
 
 @pytest.mark.slow
+@pytest.mark.jax_only  # the library's streaming is tested on every backend in-process
 def test_a_projected_preset_generates_with_its_expert():
     done = _generate("--preset=pn_tiny_generic", "--expert=3", f"--prompt={PROMPT}",
                      "--max_new_tokens=8", "--sampler=greedy")
@@ -49,6 +50,7 @@ def test_a_projected_preset_generates_with_its_expert():
 
 
 @pytest.mark.slow
+@pytest.mark.jax_only  # the library's streaming is tested on every backend in-process
 @pytest.mark.parametrize("flags,message", [
     (["--preset=no_such_preset", "--prompt=x"], "Unknown preset 'no_such_preset'"),
     (["--preset=pn_tiny_python", "--prompt=  "], "The prompt is empty"),

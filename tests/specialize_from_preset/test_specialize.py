@@ -48,6 +48,7 @@ def _texts(jsonl):
 
 
 @pytest.mark.slow  # the first fine-tuning compiles (about a minute on 2 busy cores)
+@pytest.mark.jax_only  # backend-independent flow; its models are tested on every backend
 def test_pn_preset_on_a_folder_of_text_files(tiny_run, tmp_path, no_generic_reads):
     from keras_pn.models import GPTCausalLM
 
@@ -79,6 +80,7 @@ def test_pn_preset_on_a_folder_of_text_files(tiny_run, tmp_path, no_generic_read
 
 
 @pytest.mark.slow
+@pytest.mark.jax_only  # backend-independent flow; its models are tested on every backend
 def test_histogram_selection_and_a_plain_slm(tiny_run, tmp_path, no_generic_reads):
     config = dataclasses.replace(tiny_run.config, expert_selection="histogram")
     domain = tiny_run.domain_dirs["sailing"]  # train/valid/test.jsonl, used as they are
