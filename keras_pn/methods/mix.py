@@ -30,8 +30,9 @@ class HardMixture(Method):
 
         Every generic pretraining gets the SLM's FLOPs; the experts are SLMs, so
         each trains on a k-th of `pretrain_tokens`. Returns `(expert 0's model,
-        TrainResult)` whose tokens, seconds and steps are the sum over experts (all experts share one architecture, so the
-        cost ledger's FLOPs per token are any expert's).
+        TrainResult)` whose tokens, seconds and steps are the sum over experts
+        (all experts share one architecture, so the cost ledger's FLOPs per token
+        are any expert's).
         """
         import keras
 
@@ -39,19 +40,17 @@ class HardMixture(Method):
         from keras_pn.training.trainer import TrainResult
 
         k = config.mix_clusters
-        total = None
-        first = None
+        total = TrainResult(steps=0, tokens=0, seconds=0.0, final_loss=0.0, losses=[])
         for expert in range(k):
             keras.utils.set_random_seed(config.seed + expert)
             model = self.build_model(data, config)
-            if total is None:
-                budget = self.pretraining_tokens(config, model=model, data=data)
-                per_expert = max(1, budget // k)
+            if expert == 0:
+                first = model
+                per_expert = max(1, self.pretraining_tokens(config, model=model, data=data) // k)
                 logger.info(
                     "Hard mixture: %d independent experts, %d tokens each (%d in all).",
                     k, per_expert, per_expert * k,
                 )
-                total = TrainResult(steps=0, tokens=0, seconds=0.0, final_loss=0.0, losses=[])
             run_dir = os.path.join(workdir, "runs", f"{expert:03d}")
             summary = os.path.join(run_dir, "train.json")
             preset = ExpertSet.expert_directory(workdir, expert)
@@ -73,7 +72,6 @@ class HardMixture(Method):
             total.tokens += result.tokens
             total.seconds += result.seconds
             total.final_loss += result.final_loss / k
-            first = model if first is None else first
         if hasattr(data, "layout"):  # the mixture carries its k-means, as a PN preset does
             from keras_pn import clustering_assets
 
