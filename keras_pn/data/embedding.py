@@ -27,6 +27,10 @@ embedders share one interface (``dim``, ``fingerprint()``, ``embed(texts)``):
   into ``n_features`` buckets, sublinear counts, a seeded Gaussian random projection
   to 384 dimensions, L2 normalisation. Deterministic across runs and machines.
 
+``"minilm"`` is the default here and in ``PrepareConfig.embedder`` (so in
+``recipes.prepare_data`` and ``recipes.plan_early``); tests and smoke runs pass
+``embedder="hashed"``.
+
 `embed_texts` is the entry point: batched, with a progress bar, and cached on disk
 as a ``.npy`` opened as a memory map. The cache is resumable: rows are written
 block by block into ``<cache>.partial.npy`` and the number of finished rows is
@@ -79,7 +83,7 @@ __all__ = [
 ]
 
 # Every embedder name `get_embedder` builds.
-EMBEDDERS = ("hashed", *MINILM_POLICIES)
+EMBEDDERS = (*MINILM_POLICIES, "hashed")
 # Every embedder here returns L2-normalised rows, so windows are clustered by
 # cosine (spherical k-means, unit-norm centroids). Euclidean k-means on
 # near-orthogonal unit vectors can collapse (measured: hashed embeddings, k=8,
