@@ -6,6 +6,9 @@ interrupted run resumes where it stopped):
 1. data: tokenizer, windows, embeddings, clusters, per-cluster shards,
    domain histograms and specialization subsets (`keras_pn.data.prepare`);
 2. generic pretraining, shared by all domains: SLM, LLM, PN, hard mixture;
+   each then scored once on the held-out generic windows (the generic
+   validation perplexity, each window by its cluster's expert for PN and the
+   mixture), cached in its `results/<method>/_generic.json`;
 3. per domain and specialization-set size: SLM-is pretraining on the
    importance-resampled stream, then specialization of every method
    (fine-tuning with early stopping; PN/mixture expert selection and
@@ -30,6 +33,8 @@ from keras_pn.data.prepare import PrepareConfig
 from keras_pn.data.prepare import prepare_data
 from keras_pn.evaluation.report import evaluate_workdir
 from keras_pn.evaluation.results import load_results
+from keras_pn.evaluation.results import read_generic_fragment
+from keras_pn.evaluation.results import record_generic_validation
 from keras_pn.evaluation.results import write_json
 from keras_pn.experiment import load_preset_model
 from keras_pn.experiment import pretrain_and_record
@@ -125,10 +130,18 @@ def run_plan_early(
     needed = sorted({m.pretraining for m in selected if m.pretraining})
     for pretraining in needed:
         start = time.time()
-        pretrain_and_record(
-            pretraining, data, os.path.join(workdir, "pretrain", pretraining), workdir, config
-        )
+        run_dir = os.path.join(workdir, "pretrain", pretraining)
+        # pretrain_and_record rewrites the fragment: keep its generic validation.
+        cached = (read_generic_fragment(workdir, pretraining) or {}).get("generic_validation")
+        _, result = pretrain_and_record(pretraining, data, run_dir, workdir, config)
         timings[f"pretrain/{pretraining}"] = time.time() - start
+        start = time.time()
+        validation = generic_validation(
+            pretraining, data, run_dir, workdir, config, result,
+            cached=cached, max_windows=config.generic_eval_windows,
+        )
+        if validation is not None:
+            timings[f"generic_validation/{pretraining}"] = time.time() - start
 
     # --- Specialization per domain and size ------------------------------------
     size_in_name = len(specialization_tokens) > 1
@@ -181,6 +194,106 @@ def run_plan_early(
     file_io.atomic_write_json(os.path.join(workdir, "timings.json"), timings, indent=2)
     evaluate_workdir(workdir)
     return load_results(workdir, source="json")
+
+
+def _validation_key(data, result, max_windows):
+    """What a generic validation result depends on: the held-out split and the
+    clusterings (data fingerprints), the cap, and the pretraining's end."""
+    from keras_pn.data.prepare.units import UnitName
+    from keras_pn.data.prepare.units import sha256_of
+
+    units = data.info["units"]
+    split = {
+        unit: fingerprint
+        for unit, fingerprint in units.items()
+        if unit == UnitName.GENERIC_VALID or unit.startswith("clusters/")
+    }
+    return {
+        "data": sha256_of(split),
+        "max_windows": max_windows,
+        "steps": int(result.steps),
+        "tokens": int(result.tokens),
+        "final_loss": float(result.final_loss),
+    }
+
+
+def _trained_before_split(data, run_dir):
+    """The pretraining in `run_dir` began before the held-out split was made (a run
+    prepared by earlier code): it may have trained on the held-out windows."""
+    import datetime
+
+    from keras_pn.data.prepare.units import UnitName
+    from keras_pn.data.prepare.units import read_json
+
+    layout = getattr(data, "layout", None)
+    manifest = read_json(layout.manifest(UnitName.GENERIC_VALID)) if layout else None
+    if not manifest or "finished_at" not in manifest:
+        return False
+    made = datetime.datetime.fromisoformat(manifest["finished_at"]).timestamp()
+    written = [
+        os.path.getmtime(os.path.join(root, name))
+        for root, _, names in os.walk(run_dir)
+        for name in names
+    ]
+    return bool(written) and min(written) < made
+
+
+def generic_validation(method, data, run_dir, workdir, config, result, cached=None,
+                       max_windows=None):
+    """Score a generic pretraining on the held-out generic windows; record it.
+
+    The result (`Method.generic_validation`: each window by its cluster's expert
+    for PN and the mixture) goes into `results/<method>/_generic.json`; it is
+    computed once: `cached` (that fragment's earlier record) is reused when the
+    data and the pretraining are unchanged.
+
+    Args:
+        method: the pretraining's id.
+        data: `PreparedData`.
+        run_dir: the pretraining's directory (its saved model).
+        workdir: the run's work directory (holding `results/`).
+        config: `RunConfig`.
+        result: the pretraining's `TrainResult`.
+        cached: the fragment's previous `generic_validation` record, if any.
+        max_windows: cap on the windows scored (a fixed seeded sample).
+
+    Returns:
+        The record, or None when the data hold no held-out window. A pretraining
+        that began before the split was made (a workdir of earlier code) is
+        recorded with `"pretrained_before_split": True` and a warning: it may have
+        trained on those windows (delete its `pretrain/<method>` to retrain it).
+    """
+    if not data.generic_valid_windows:
+        logger.warning(
+            "No held-out generic window in %s: no generic validation perplexity "
+            "for %s (rerun the data preparation with generic_valid_windows > 0).",
+            data.workdir, method,
+        )
+        return None
+    key = _validation_key(data, result, max_windows)
+    if cached and cached.get("key") == key:
+        record = cached
+    else:
+        declared = registry.get(method)
+        record = declared.generic_validation(
+            declared.load_pretrained(run_dir), data, config, max_windows=max_windows
+        )
+        record["key"] = key
+        if _trained_before_split(data, run_dir):
+            record["pretrained_before_split"] = True
+            logger.warning(
+                "%s was pretrained before the held-out generic split of %s was made: "
+                "it may have trained on those windows, and its generic validation is "
+                "flagged. Fix: delete %s (and the results and specializations that "
+                "start from it) to pretrain it again.",
+                method, data.workdir, run_dir,
+            )
+        logger.info(
+            "%s: generic validation perplexity %.2f on %d held-out windows (%s).",
+            method, record["perplexity"], record["windows"], record["scoring"],
+        )
+    record_generic_validation(workdir, method, record)
+    return record
 
 
 def _teacher_preset(workdir, method, domain, size):

@@ -1,6 +1,9 @@
 """Evaluation: perplexity, cost accounting (FLOPs, time, C_total) and reports.
 
 - `evaluate_nll`, `macro_perplexity` (`keras_pn.evaluation.perplexity`);
+- the generic validation perplexity of a pretrained model on the held-out generic
+  windows, each window by its cluster's expert for PN and the hard mixture
+  (`keras_pn.evaluation.generic_validation`);
 - `ModelDims`, `parameter_counts` (`keras_pn.evaluation.architecture`);
 - `training_flops_per_token`, `inference_flops_per_token`
   (`keras_pn.evaluation.flops`); `device_description`
@@ -27,6 +30,7 @@ from keras_pn.evaluation.perplexity import evaluate_domains
 from keras_pn.evaluation.perplexity import evaluate_nll
 from keras_pn.evaluation.perplexity import macro_nll
 from keras_pn.evaluation.perplexity import macro_perplexity
+from keras_pn.evaluation.perplexity import nll_sums
 from keras_pn.evaluation.report import evaluate_workdir
 from keras_pn.evaluation.report import write_report
 from keras_pn.evaluation.results import DISPLAY_NAMES
@@ -53,6 +57,7 @@ __all__ = [
     "macro_nll",
     "macro_perplexity",
     "merge_fragments",
+    "nll_sums",
     "parameter_counts",
     "training_flops_per_token",
     "write_fragment",

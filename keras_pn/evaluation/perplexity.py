@@ -37,6 +37,7 @@ __all__ = [
     "evaluate_nll",
     "macro_nll",
     "macro_perplexity",
+    "nll_sums",
     "nll_to_perplexity",
 ]
 
@@ -178,6 +179,20 @@ class NLLEvaluator:
 
     def evaluate(self, dataset, max_batches=None, verbose=True, description=None):
         """Mean per-token NLL over `dataset`; see `evaluate_nll`."""
+        total_nll, total_weight, tokens = self.sums(
+            dataset, max_batches, verbose, description
+        )
+        if total_weight <= 0:
+            raise ValueError(
+                "No target token with positive weight: the dataset is empty or every "
+                "sample_weight is 0."
+            )
+        nll = total_nll / total_weight
+        return {"nll": nll, "tokens": tokens, "perplexity": nll_to_perplexity(nll)}
+
+    def sums(self, dataset, max_batches=None, verbose=False, description=None):
+        """`(weighted NLL sum, weight sum, token count)` over `dataset`: what
+        `evaluate` divides, for pooling several datasets exactly."""
         if max_batches is not None and max_batches < 1:
             raise ValueError(f"`max_batches` must be >= 1. Received: {max_batches}.")
         total_nll = total_weight = 0.0
@@ -204,13 +219,7 @@ class NLLEvaluator:
         finally:
             if progress is not None:
                 progress.close()
-        if total_weight <= 0:
-            raise ValueError(
-                f"No target token with positive weight in {batches} batch(es): "
-                "the dataset is empty or every sample_weight is 0."
-            )
-        nll = total_nll / total_weight
-        return {"nll": nll, "tokens": tokens, "perplexity": nll_to_perplexity(nll)}
+        return total_nll, total_weight, tokens
 
 
 # Compiled evaluators of the last few models (weak references: a model that
@@ -275,6 +284,16 @@ def evaluate_nll(model, dataset, max_batches=None, verbose=True, description=Non
     return evaluator.evaluate(
         dataset, max_batches=max_batches, verbose=verbose, description=description
     )
+
+
+def nll_sums(model, dataset, max_batches=None):
+    """`(weighted NLL sum, weight sum, token count)` of `model` on `dataset`.
+
+    The parts `evaluate_nll` divides (`nll = sum / weight`), for pooling the
+    NLL of several models on several datasets exactly (a hard mixture scoring
+    each window with its own expert). Same arguments as `evaluate_nll`.
+    """
+    return _evaluator(model).sums(dataset, max_batches=max_batches)
 
 
 def evaluate_domains(model, datasets, max_batches=None, verbose=True):

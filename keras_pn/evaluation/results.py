@@ -30,7 +30,13 @@ pretraining here, phase `"pretrain_is"`).
 
     {"format": "keras_pn.results_fragment/1", "method": "<method id>",
      "kind": "generic", "pretraining_tokens": 5000000,
-     "cost": [{"phase": "pretrain", ...}], "inherit": [], "info": {...}}
+     "cost": [{"phase": "pretrain", ...}], "inherit": [], "info": {...},
+     "generic_validation": {"nll": 3.9, "tokens": 32512, "perplexity": 49.4,
+                            "windows": 256, "scoring": "plain", ...}}   # optional
+
+`generic_validation` (`record_generic_validation`) is the pretrained model's NLL
+on the held-out generic windows (`keras_pn.evaluation.generic_validation`);
+merged into `results["generic_validation"]` (`{method: record}`).
 
 Methods that share another's pretraining (SLM-d, LLM-LoRA, SLM-pn with a
 histogram) need no generic fragment: `merge_fragments` applies the paper's
@@ -74,6 +80,8 @@ __all__ = [
     "load_results",
     "merge_fragments",
     "normalize_results",
+    "read_generic_fragment",
+    "record_generic_validation",
     "write_fragment",
     "write_generic_fragment",
     "write_json",
@@ -82,6 +90,7 @@ __all__ = [
 FRAGMENT_FORMAT = "keras_pn.results_fragment/1"
 RESULTS_FORMAT = "keras_pn.results/1"
 GENERIC_FILE = "_generic.json"
+GENERIC_VALIDATION = "generic_validation"  # the field of a generic fragment
 BUDGETS_FILE = "_budgets.json"
 
 # Compatibility names, derived from the method registry (`keras_pn.methods`):
@@ -242,6 +251,57 @@ def write_generic_fragment(
     return write_json(pathlib.Path(workdir) / "results" / method / GENERIC_FILE, data)
 
 
+def read_generic_fragment(workdir, method: str) -> dict | None:
+    """The method's `_generic.json` (None when it has none yet)."""
+    _check_name("method", method)
+    path = pathlib.Path(workdir) / "results" / method / GENERIC_FILE
+    if not path.is_file():
+        return None
+    data = _read(path)
+    _check_fragment(path, data, method)
+    return data
+
+
+def record_generic_validation(
+    workdir, method: str, validation: Mapping
+) -> pathlib.Path:
+    """Store the method's generic validation result in its `_generic.json`.
+
+    Args:
+        workdir: the run's work directory (the generic fragment must exist).
+        method: the method id.
+        validation: `keras_pn.evaluation.generic_validation` result (`nll`,
+            `tokens`, ...; any further JSON-able keys are kept).
+
+    Example:
+    >>> import tempfile
+    >>> d = tempfile.mkdtemp()
+    >>> _ = write_generic_fragment(d, "a", pretraining_tokens=100)
+    >>> _ = record_generic_validation(d, "a", {"nll": 2.0, "tokens": 64})
+    >>> round(read_generic_fragment(d, "a")["generic_validation"]["perplexity"], 3)
+    7.389
+    """
+    data = read_generic_fragment(workdir, method)
+    if data is None:
+        raise FileNotFoundError(
+            f"{method} has no generic fragment in {workdir}/results: write it "
+            "(write_generic_fragment) when its pretraining ends, then record its "
+            "generic validation."
+        )
+    record = dict(validation)
+    nll = float(record.get("nll", math.nan))
+    if not math.isfinite(nll) or int(record.get("tokens", 0)) < 1:
+        raise ValueError(
+            f"The generic validation of {method} needs a finite 'nll' and 'tokens' "
+            f">= 1. Received: {validation!r}."
+        )
+    record.update(
+        nll=nll, tokens=int(record["tokens"]), perplexity=nll_to_perplexity(nll)
+    )
+    data[GENERIC_VALIDATION] = record
+    return write_json(pathlib.Path(workdir) / "results" / method / GENERIC_FILE, data)
+
+
 # --- Merging ----------------------------------------------------------------
 
 
@@ -359,7 +419,13 @@ def merge_fragments(workdir, paper_conventions: bool = True) -> dict:
         for m, d in generic.items()
         if "pretraining_tokens" in d
     }
-    return _assemble(rows, ledger_at, budgets, pretraining_tokens)
+    results = _assemble(rows, ledger_at, budgets, pretraining_tokens)
+    validation = {
+        m: d[GENERIC_VALIDATION] for m, d in generic.items() if GENERIC_VALIDATION in d
+    }
+    if validation:
+        results[GENERIC_VALIDATION] = validation
+    return results
 
 
 def _primary_size(sizes: Counter, budgets: Mapping):
@@ -453,7 +519,8 @@ def normalize_results(results: Mapping) -> dict:
 
     Input needs `perplexity` (`{method: {domain: ppl}}`) or `nll` (same
     shape). Adds `nll`/`perplexity` (each from the other), `macro`
-    (`exp(mean over the method's domains of NLL)`), `macro_complete`
+    (`exp(mean over the method's domains of NLL)`), `generic_validation`'s
+    perplexities (from its NLLs), `macro_complete`
     (`{method: bool}`: the method covers every domain), `domains`, `methods`
     (report order), and the same for `*_before_finetuning` and each entry of
     `by_specialization_tokens`. Keeps `cost` and `budgets` as they are.
@@ -501,6 +568,11 @@ def normalize_results(results: Mapping) -> dict:
         table["perplexity"] = _ppl_table(table["nll"])
         table["macro"] = _macro_table(table["nll"])
         results["by_specialization_tokens"][str(size)] = table
+    if GENERIC_VALIDATION in results:
+        results[GENERIC_VALIDATION] = {
+            method: dict(record, perplexity=nll_to_perplexity(float(record["nll"])))
+            for method, record in results[GENERIC_VALIDATION].items()
+        }
     results.setdefault("cost", {})
     results.setdefault("budgets", {})
     results["methods"] = method_registry.report_order(

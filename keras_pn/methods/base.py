@@ -57,7 +57,8 @@ class Method:
     Hooks (override in a method's module; defaults in parentheses): `build_model`
     (the pretraining's architecture), `pretraining_stream`, `pretraining_tokens`
     (the SLM's FLOPs: `config.pretrain_tokens` SLM tokens), `load_pretrained` (the
-    preset in the pretraining's workdir), `specialization_model` (the pretrained model),
+    preset in the pretraining's workdir), `generic_validation` (the pretrained model on
+    the held-out generic windows), `specialization_model` (the pretrained model),
     `specialization_learning_rate` (`config.finetune_learning_rate`),
     `specialization_max_steps` (`config.finetune_max_steps`),
     `trained_model` (the fine-tuned model), `specialization_cost` (fine-tuning
@@ -133,6 +134,24 @@ class Method:
         from keras_pn.methods import common
 
         return common.load_pretrained(workdir)
+
+    def generic_validation(self, pretrained, data, config, max_windows=None):
+        """The pretrained model's NLL on the held-out generic windows (the paper's Fig. 3).
+
+        The windows are `PreparedData.generic_valid`: read by no pretraining, the
+        same fixed sample of at most `max_windows` for every method. By default a
+        plain model scores every window (SLM, LLM); the projected network and the
+        hard mixture score each window with its cluster's expert.
+
+        Returns the result of `keras_pn.evaluation.generic_validation` (`nll`,
+        `tokens`, `perplexity`, `windows`, `scoring`).
+        """
+        from keras_pn.evaluation import generic_validation
+
+        windows, _ = data.generic_valid(max_windows=max_windows)
+        return generic_validation.evaluate_plain(
+            pretrained, windows, batch_size=config.batch_size
+        )
 
     def specialization_model(self, pretrained, data, domain, size, config, *, teacher, info):
         """The model to fine-tune on the domain (may record its choices in `info`).

@@ -88,6 +88,17 @@ class HardMixture(Method):
 
         return ExpertSet(workdir)
 
+    def generic_validation(self, pretrained, data, config, max_windows=None):
+        """Each held-out generic window scored by its own cluster's expert."""
+        from keras_pn.evaluation import generic_validation
+
+        k = config.mix_clusters
+        windows, labels = data.generic_valid(k, max_windows=max_windows)
+        result = generic_validation.evaluate_by_expert(
+            pretrained, windows, labels, batch_size=config.batch_size
+        )
+        return {**result, "k": k}
+
     def specialization_model(self, pretrained, data, domain, size, config, *, teacher, info):
         return common.select_expert_model(
             pretrained, data, domain, size, config, config.expert_selection, info,

@@ -108,6 +108,13 @@ class RunConfig:
             "every method; default: all)."
         },
     )
+    generic_eval_windows: int | None = dataclasses.field(
+        default=None,
+        metadata={
+            "help": "Cap on the held-out generic windows each generic pretraining is "
+            "scored on (a fixed seeded sample; default: the whole held-out split)."
+        },
+    )
     pn_clusters: int = dataclasses.field(
         default=8, metadata={"help": "k of the projected network (its experts)."}
     )

@@ -401,6 +401,7 @@ def test_the_stages_and_prepared_data_write_and_read_the_layout_paths(prepared):
     assert prepared.tokenizer_path == layout.tokenizer
     domains, labels = prepared.domains, ["full"] + [str(c) for c in CAPS]
     expected_files = [layout.prepared_file, layout.tokenizer, layout.generic_embeddings]
+    expected_files += [layout.generic_valid_rows()]
     expected_files += [layout.manifest(unit) for unit in prepared.info["units"]]
     expected_files += [layout.stats_summary(), layout.stats_table()]
     # Directories whose files their writer names (WindowSet, embed_texts, KMeans, shards).

@@ -39,6 +39,9 @@ LEGACY_FLAGS = [
     ("test_windows", "int", 128,
      "Cap on test windows for reported perplexities (same sample for every method; "
      "default: all)."),
+    ("generic_eval_windows", "int", None,
+     "Cap on the held-out generic windows each generic pretraining is scored on (a fixed "
+     "seeded sample; default: the whole held-out split)."),
     ("pn_clusters", "int", 8, "k of the projected network (its experts)."),
     ("pn_batch_composition", "enum", "mixed",
      "PN pretraining batches: mixed clusters (each window scored by its cluster's expert) "

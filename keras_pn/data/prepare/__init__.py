@@ -13,11 +13,14 @@ row-block, see `keras_pn.data.embedding.embed_texts`).
 Stages, in execution order (the subsets are cut before the embeddings because the
 histograms are computed on them):
 
-1. ``tokenizer`` and 2. ``windows`` (`tokenizing`): SentencePiece on the generic
-   mix, then the domains' and the generic windows at ``context_length``.
+1. ``tokenizer`` and 2. ``windows`` (`tokenizing`, `heldout`): SentencePiece on the
+   generic mix, then the domains' and the generic windows at ``context_length``, and
+   the held-out generic validation split (whole documents, ``generic_valid_windows``)
+   that no k-means fit and no training stream reads.
 3. ``subsets`` (`subsets`): nested specialization subsets of each domain.
 4. ``embeddings``, 5. ``clusters`` and 6. ``shards`` (`clustering`): embeddings of
-   the generic windows, k-means per k, the generic windows sharded by cluster; then
+   the generic windows, k-means per k, the generic training windows sharded by
+   cluster; then
    the domain train windows' embeddings and nearest-centroid assignments.
 7. ``stats`` (`subsets`, `stats`): per k and domain, the cluster histograms of the
    full train split and of each subset, cluster statistics and a combined table like

@@ -4,9 +4,11 @@
   (``"hashed"``, ``"minilm"`` or ``"minilm_bf16"``), cached by ``embed_texts``
   (resumed row-block by row-block after a crash).
 - ``clusters``: k-means on the generic embeddings per k (fit on at most
-  ``kmeans_points_per_centroid`` points per centroid), then the nearest-centroid
+  ``kmeans_points_per_centroid`` points per centroid, never on the held-out generic
+  validation windows, which get their nearest centroid), then the nearest-centroid
   assignment of each domain's train windows.
-- ``shards``: the generic windows sharded by cluster per k (``write_shards``).
+- ``shards``: the generic windows but the held-out ones, sharded by cluster per k
+  (``write_shards``): what every training stream reads.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 from keras_pn.data.embedding import MINILM_POLICIES, SPHERICAL_CLUSTERING
 from keras_pn.data.prepare.context import StageContext
 from keras_pn.data.prepare.errors import PreparationError
+from keras_pn.data.prepare.heldout import training_rows
 from keras_pn.data.prepare.units import UnitName
 from keras_pn.data.prepare.windowsets import load_windowset
 from keras_pn.file_io import staging_directory
@@ -40,12 +43,14 @@ def embedder_fingerprint(embedder: str) -> dict[str, Any]:
 
 
 def check_k(ctx: StageContext, k: int) -> None:
-    """Raises PreparationError when ``k`` exceeds the number of generic windows."""
+    """Raises PreparationError when ``k`` exceeds the generic windows k-means fits on
+    (the held-out validation windows excluded)."""
     n = int(ctx.summary(UnitName.GENERIC_WINDOWS).get("windows", 0))
+    n -= int(ctx.summary(UnitName.GENERIC_VALID).get("windows", 0))
     if k > n:
         raise PreparationError(
             f"cluster_counts holds k={k}, but the generic set has only {n} "
-            "windows: "
+            "windows (the held-out validation windows aside): "
             f"k-means cannot make more clusters than there are windows. Fix: lower "
             "k (cluster_counts) or add generic text (raise max_generic_tokens or "
             "use a larger generic corpus)."
@@ -83,13 +88,29 @@ def run_domain_embeddings(ctx: StageContext, name: str) -> dict[str, Any]:
     return {"rows": int(emb.shape[0]), "dim": int(emb.shape[1])}
 
 
+def _training_embeddings(emb: np.ndarray, heldout: np.ndarray, train: np.ndarray):
+    """The training rows' embeddings (a view when the held-out rows are the tail)."""
+    n = emb.shape[0]
+    if not len(heldout) or np.array_equal(heldout, np.arange(n - len(heldout), n)):
+        return emb[: n - len(heldout)]
+    return emb[train]
+
+
 def run_clusters(ctx: StageContext, k: int) -> dict[str, Any]:
-    """Fits k-means with ``k`` clusters on the generic embeddings."""
+    """Fits k-means with ``k`` clusters on the generic embeddings but the held-out
+    ones, then assigns the held-out windows to their nearest centroid."""
     from keras_pn.data.kmeans import KMeans
 
     cfg, layout = ctx.config, ctx.layout
     emb = np.load(layout.generic_embeddings, mmap_mode="r")
-    logger.info("k-means with k=%d on %d generic embeddings.", k, emb.shape[0])
+    heldout = np.load(layout.generic_valid_rows())
+    train = training_rows(emb.shape[0], heldout)
+    logger.info(
+        "k-means with k=%d on %d generic embeddings (%d held out).",
+        k,
+        len(train),
+        len(heldout),
+    )
     km = KMeans(
         k,
         n_iter=cfg.kmeans_iterations,
@@ -97,9 +118,12 @@ def run_clusters(ctx: StageContext, k: int) -> dict[str, Any]:
         spherical=SPHERICAL_CLUSTERING,  # unit-norm embeddings: cosine
         max_points_per_centroid=cfg.kmeans_points_per_centroid,
         verbose=cfg.progress,
-    ).fit(emb)
-    labels = np.asarray(km.labels_, np.int32)
-    sizes = np.bincount(labels, minlength=k)
+    ).fit(_training_embeddings(emb, heldout, train))
+    labels = np.empty(emb.shape[0], np.int32)
+    labels[train] = np.asarray(km.labels_, np.int32)
+    if len(heldout):
+        labels[heldout] = np.asarray(km.assign(emb[heldout]), np.int32)
+    sizes = np.bincount(labels[train], minlength=k)
     empty = int((sizes == 0).sum())
     if empty:
         logger.warning(
@@ -136,18 +160,21 @@ def run_assign(ctx: StageContext, k: int, name: str) -> dict[str, Any]:
 
 
 def run_shards(ctx: StageContext, k: int) -> dict[str, Any]:
-    """Writes the generic windows sharded by their cluster under ``k``."""
+    """Writes the generic windows but the held-out ones, sharded by cluster under ``k``
+    (every training stream reads these shards)."""
     from keras_pn.data.shards import write_shards
 
     layout = ctx.layout
     ws = load_windowset(layout.generic_windows)
     labels = np.load(layout.generic_labels(k))
+    train = training_rows(len(ws), np.load(layout.generic_valid_rows()))
     index = write_shards(
         layout.shards_dir(k),
-        ws,
-        labels,
+        (ws.token_ids(int(i)) for i in train),
+        labels[train],
         k,
         ctx.config.context_length,
+        tokenizer_sha256=ws.tokenizer_sha256,
         overwrite=True,
         progress=ctx.config.progress,
     )

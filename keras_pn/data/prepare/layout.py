@@ -6,6 +6,7 @@ Layout of a workdir::
     manifests/<unit>.json                 # one per unit: fingerprint, status, times
     tokenizer/vocabulary.spm
     windows/generic/                      # a keras_pn.data.windows.WindowSet (+ texts)
+    windows/generic_valid/rows.npy        # its held-out rows (generic validation)
     windows/domains/<name>/{train,valid,test}/
     subsets/<name>/subsets.json, size-<tokens>.npy   # train window indices
     embeddings/generic/windows.npy
@@ -27,6 +28,8 @@ directory>`` (the directory that will be renamed onto the final one).
 '/tmp/stage/size-25000.npy'
 >>> layout.cluster_stats(32, "full", "md").relative_to(layout.root).as_posix()
 'stats/k32/full/cluster_stats.md'
+>>> layout.generic_valid_rows().relative_to(layout.root).as_posix()
+'windows/generic_valid/rows.npy'
 """
 
 from __future__ import annotations
@@ -73,6 +76,16 @@ class WorkdirLayout:
         """The generic windows (a saved WindowSet with texts)."""
         return self.root / "windows" / "generic"
 
+    @property
+    def generic_valid_dir(self) -> Path:
+        """The held-out generic validation split (rows of the generic windows)."""
+        return self.root / "windows" / "generic_valid"
+
+    def generic_valid_rows(self, *, under: Path | None = None) -> Path:
+        """(held-out windows,) sorted rows of `generic_windows` that no pretraining
+        stream and no k-means fit reads."""
+        return (under or self.generic_valid_dir) / "rows.npy"
+
     def domain_windows(self, domain: str) -> Path:
         """The directory of a domain's split windows."""
         return self.root / "windows" / "domains" / domain
@@ -118,7 +131,8 @@ class WorkdirLayout:
         return self.root / "clusters" / f"k{k}"
 
     def generic_labels(self, k: int, *, under: Path | None = None) -> Path:
-        """(generic windows,) cluster of each generic window under ``k``."""
+        """(generic windows,) cluster of each generic window under ``k`` (a held-out
+        window's: its nearest centroid of the fit that left it out)."""
         return (under or self.clusters_dir(k)) / "generic_labels.npy"
 
     def assign_dir(self, k: int, domain: str) -> Path:

@@ -1,8 +1,9 @@
 """The units of a preparation, in execution order, with their parameters and outputs.
 
-Stages, in execution order (`STAGES` names them): tokenizer, windows, subsets,
-embeddings of the generic windows, clusters and shards per k, embeddings of the
-domain train windows and their cluster assignments, histograms, statistics.
+Stages, in execution order (`STAGES` names them): tokenizer, windows (with the
+held-out generic validation split), subsets, embeddings of the generic windows,
+clusters and shards per k, embeddings of the domain train windows and their cluster
+assignments, histograms, statistics.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import functools
 
 from keras_pn.data.embedding import SPHERICAL_CLUSTERING
-from keras_pn.data.prepare import clustering, stats, subsets, tokenizing
+from keras_pn.data.prepare import clustering, heldout, stats, subsets, tokenizing
 from keras_pn.data.prepare.context import StageContext
 from keras_pn.data.prepare.layout import SPLITS
 from keras_pn.data.prepare.units import Unit, UnitName, UnitPlan, file_signature
@@ -45,6 +46,11 @@ def plan_units(ctx: StageContext) -> list[Unit]:
                 {
                     "files": file_signature([inputs.split_file(d, s) for s in SPLITS]),
                     "context_length": cfg.context_length,
+                    **(
+                        {"max_train_tokens": cfg.max_domain_train_tokens, "seed": cfg.seed}
+                        if cfg.max_domain_train_tokens is not None
+                        else {}
+                    ),
                 },
                 (layout.domain_windows(d),),
                 bind(tokenizing.run_domain_windows, ctx, d),
@@ -64,6 +70,17 @@ def plan_units(ctx: StageContext) -> list[Unit]:
             (layout.generic_windows,),
             bind(tokenizing.run_generic_windows, ctx),
             deps=(UnitName.TOKENIZER,),
+        )
+    )
+    # The held-out generic validation split: read by no k-means fit, no shard.
+    plan.add(
+        Unit(
+            UnitName.GENERIC_VALID,
+            "windows",
+            {"generic_valid_windows": cfg.generic_valid_windows},
+            (layout.generic_valid_rows(),),
+            bind(heldout.run_generic_valid, ctx),
+            deps=(UnitName.GENERIC_WINDOWS,),
         )
     )
     for d in domains:
@@ -105,7 +122,7 @@ def plan_units(ctx: StageContext) -> list[Unit]:
                 },
                 (layout.clusters_dir(k),),
                 bind(clustering.run_clusters, ctx, k),
-                deps=(UnitName.GENERIC_EMBEDDINGS,),
+                deps=(UnitName.GENERIC_EMBEDDINGS, UnitName.GENERIC_VALID),
                 check=bind(clustering.check_k, ctx, k),
             )
         )
@@ -116,7 +133,11 @@ def plan_units(ctx: StageContext) -> list[Unit]:
                 {},
                 (layout.shards_dir(k),),
                 bind(clustering.run_shards, ctx, k),
-                deps=(UnitName.clusters(k), UnitName.GENERIC_WINDOWS),
+                deps=(
+                    UnitName.clusters(k),
+                    UnitName.GENERIC_WINDOWS,
+                    UnitName.GENERIC_VALID,
+                ),
             )
         )
     for d in domains:
@@ -170,7 +191,7 @@ def plan_units(ctx: StageContext) -> list[Unit]:
             deps=tuple(
                 [UnitName.histograms(k, d) for k in cfg.cluster_counts for d in domains]
                 + [UnitName.shards(k) for k in cfg.cluster_counts]
-                + [UnitName.GENERIC_WINDOWS]
+                + [UnitName.GENERIC_WINDOWS, UnitName.GENERIC_VALID]
             ),
         )
     )

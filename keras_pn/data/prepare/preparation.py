@@ -38,6 +38,7 @@ def prepared_info(ctx: StageContext, units: list[Unit]) -> dict[str, Any]:
         "tokenizer_sha256": tok["sha256"],
         "windows": {
             "generic": ctx.summary(UnitName.GENERIC_WINDOWS),
+            "generic_valid": ctx.summary(UnitName.GENERIC_VALID),
             "domains": {d: ctx.summary(UnitName.domain_windows(d)) for d in domains},
             "subsets": {d: ctx.summary(UnitName.subsets(d)) for d in domains},
         },

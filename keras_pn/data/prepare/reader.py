@@ -3,6 +3,7 @@
 >>> data = load_prepared("runs/data")  # doctest: +SKIP
 >>> ds = data.resampled_stream("religion", 25_000, 1024, 16)  # doctest: +SKIP
 >>> expert = data.most_frequent_cluster("religion", 25_000, k=32)  # doctest: +SKIP
+>>> windows, labels = data.generic_valid(k=32)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -45,8 +46,10 @@ class PreparedData:
         specialization_tokens: the specialization-set caps, ascending.
         embedder: ``"hashed"``, ``"minilm"`` or ``"minilm_bf16"``.
         seed: the preparation seed.
-        token_counts: ``{"generic": n, "domains": {name: {split: n}}, "subsets":
-            {name: {cap: n}}}``, counted as predicted tokens (window ids minus bos).
+        token_counts: ``{"generic": n, "generic_valid": n, "domains": {name: {split:
+            n}}, "subsets": {name: {cap: n}}}``, counted as predicted tokens (window
+            ids minus bos); ``generic`` is what the training streams read, the
+            held-out generic validation windows (``generic_valid``) aside.
         info: the parsed ``prepared.json`` (window and document counts, parameters,
             corpus directories, unit fingerprints).
         stage_seconds: wall time of each stage during the call that returned this
@@ -198,6 +201,88 @@ class PreparedData:
         labels = np.asarray(KMeans.load(layout.clusters_dir(k)).assign(emb), np.int32)
         atomic_save_npy(path, labels)
         return labels
+
+    # ---------------------------------------------------------------- held out
+    @property
+    def generic_valid_windows(self) -> int:
+        """Held-out generic validation windows (0: none, or a workdir prepared before
+        the split existed)."""
+        return int(self.info["windows"].get("generic_valid", {}).get("windows", 0))
+
+    def generic_valid(
+        self, k: int | None = None, max_windows: int | None = None
+    ) -> tuple[Any, np.ndarray | None]:
+        """The held-out generic validation windows and their clusters under ``k``.
+
+        No training stream and no k-means fit reads these windows (whole generic
+        documents, see `keras_pn.data.prepare.heldout`); each has the nearest
+        centroid of every prepared k.
+
+        Args:
+            k: the clustering of the returned labels (None: no labels).
+            max_windows: keep at most this many windows, a fixed seeded sample (in
+                the split's order) that depends on nothing else: every model is
+                scored on the same windows. None keeps the whole split.
+
+        Returns:
+            ``(WindowSet, labels)``: the windows' tokens, and (windows,) int32
+            cluster ids under ``k`` (None when ``k`` is None).
+
+        Raises:
+            PreparationError: the workdir holds no held-out window (prepared before
+                the split existed, with ``generic_valid_windows=0``, or too little
+                generic text).
+
+        Example:
+
+        >>> windows, labels = data.generic_valid(k=32, max_windows=64)  # doctest: +SKIP
+        >>> len(windows) == len(labels) <= 64  # doctest: +SKIP
+        True
+        """
+        if k is not None:
+            k = self._k(k)
+        if "generic_valid" not in self.info["windows"]:
+            raise PreparationError(
+                f"{self.workdir} was prepared before the held-out generic validation "
+                "split existed. Fix: rerun prepare_data on it (or rerun plan_early): "
+                "the split, the k-means fits and the shards are redone, the tokenizer, "
+                "the windows and the embeddings are reused."
+            )
+        if not self.generic_valid_windows:
+            cap = self.info["params"].get("generic_valid_windows")
+            n = self.info["windows"]["generic"]["windows"]
+            raise PreparationError(
+                f"{self.workdir} holds no held-out generic validation window "
+                f"(generic_valid_windows={cap}, {n} generic windows, of which at most "
+                "a tenth is held out, whole documents only). Fix: rerun prepare_data "
+                "with generic_valid_windows > 0 or more generic text."
+            )
+        layout = self.layout
+        rows = np.load(layout.generic_valid_rows())
+        sample = fixed_sample(len(rows), max_windows)
+        if sample is not None:
+            rows = rows[sample]
+        windows = select_windows(load_windowset(layout.generic_windows), rows)
+        labels = None
+        if k is not None:
+            labels = np.asarray(np.load(layout.generic_labels(k), mmap_mode="r")[rows])
+            labels = labels.astype(np.int32)
+        return windows, labels
+
+    def generic_valid_stream(
+        self,
+        batch_size: int,
+        k: int | None = None,
+        max_windows: int | None = None,
+    ):
+        """Batches of the held-out generic validation windows (`generic_valid`), in
+        order, with ``x["cluster_ids"]`` under ``k`` when given."""
+        from keras_pn.data.streams import domain_dataset
+
+        windows, labels = self.generic_valid(k, max_windows)
+        return domain_dataset(
+            windows, "valid", batch_size=batch_size, shuffle=False, cluster_ids=labels
+        )
 
     # ---------------------------------------------------------------- histograms
     def histogram_counts(self, domain: str, size: int | None, k: int) -> np.ndarray:
@@ -379,11 +464,8 @@ class PreparedData:
             cluster_ids = self.cluster_ids(domain, split, with_cluster_ids_k)
             if size is not None:
                 cluster_ids = cluster_ids[self.subset_indices(domain, size)]
-        if max_windows is not None and len(ws) > max_windows:
-            if max_windows < 1:
-                raise PreparationError(f"max_windows must be >= 1, got {max_windows}.")
-            order = np.random.default_rng(1234).permutation(len(ws))
-            rows = np.sort(order[:max_windows])
+        rows = fixed_sample(len(ws), max_windows)
+        if rows is not None:
             ws = select_windows(ws, rows)
             if cluster_ids is not None:
                 cluster_ids = cluster_ids[rows]
@@ -399,6 +481,24 @@ class PreparedData:
         )
 
 
+def fixed_sample(n: int, max_windows: int | None) -> np.ndarray | None:
+    """Sorted rows of a fixed seeded sample of ``max_windows`` of ``n`` windows (None:
+    keep all), the same whatever the caller's seed: evaluation sets of every method.
+
+    >>> fixed_sample(5, None), fixed_sample(5, 8)
+    (None, None)
+    >>> rows = fixed_sample(100, 10)
+    >>> len(rows), bool((rows == fixed_sample(100, 10)).all())
+    (10, True)
+    """
+    if max_windows is None or n <= max_windows:
+        return None
+    if max_windows < 1:
+        raise PreparationError(f"max_windows must be >= 1, got {max_windows}.")
+    order = np.random.default_rng(1234).permutation(n)
+    return np.sort(order[:max_windows])
+
+
 def from_info(
     workdir: Path,
     info: dict[str, Any],
@@ -409,8 +509,10 @@ def from_info(
     layout = WorkdirLayout(workdir)
     params = info["params"]
     w = info["windows"]
+    heldout = w.get("generic_valid", {})  # absent from workdirs prepared before it
     token_counts = {
-        "generic": w["generic"]["tokens"],
+        "generic": w["generic"]["tokens"] - int(heldout.get("tokens", 0)),
+        "generic_valid": int(heldout.get("tokens", 0)),
         "domains": {
             d: {s: v[s]["tokens"] for s in SPLITS} for d, v in w["domains"].items()
         },

@@ -43,7 +43,9 @@ def run_stats(ctx: StageContext) -> dict[str, Any]:
 
     cfg, layout = ctx.config, ctx.layout
     domains = list(ctx.inputs.domain_dirs)
+    # The windows the resampled streams draw from: the held-out ones aside.
     n = int(ctx.summary(UnitName.GENERIC_WINDOWS)["windows"])
+    n -= int(ctx.summary(UnitName.GENERIC_VALID).get("windows", 0))
     draws = cfg.resampling_draws or n
     rows: list[dict[str, Any]] = []
     with staging_directory(layout.stats_dir) as tmp:

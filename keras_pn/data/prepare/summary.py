@@ -6,6 +6,16 @@ from keras_pn.data.prepare.reader import PreparedData
 from keras_pn.data.prepare.units import STAGES
 
 
+def _heldout_line(heldout) -> str:
+    if heldout is None:
+        return "  generic validation: none (prepared before the held-out split existed)"
+    return (
+        f"  generic validation: {heldout['tokens']:,} tokens in {heldout['windows']:,} "
+        f"windows of {heldout['documents']:,} documents held out of every pretraining "
+        f"(cap {heldout['max_windows']:,} windows)"
+    )
+
+
 def format_summary(data: PreparedData) -> str:
     """A human-readable summary: sizes, per-stage wall times and the cluster table."""
     info = data.info
@@ -21,6 +31,7 @@ def format_summary(data: PreparedData) -> str:
         f"  generic: {g['tokens']:,} tokens in {g['windows']:,} windows from "
         f"{g['documents']:,} of {g['documents_available']:,} documents"
         + (" (capped)" if g["capped"] else ""),
+        _heldout_line(w.get("generic_valid")),
         "",
         "| domain | train tokens (windows) | valid tokens | test tokens | subsets |",
         "|---|---|---|---|---|",

@@ -48,6 +48,7 @@ class UnitName:
 
     TOKENIZER = "tokenizer"
     GENERIC_WINDOWS = "windows/generic"
+    GENERIC_VALID = "windows/generic_valid"
     GENERIC_EMBEDDINGS = "embeddings/generic"
     STATS = "stats"
 

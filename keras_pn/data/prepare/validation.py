@@ -149,6 +149,23 @@ def _checked_config(config: PrepareConfig) -> PrepareConfig:
             f"max_generic_tokens={max_generic} is smaller than one window "
             f"({context_length} tokens). Fix: raise it, or pass None for all the text."
         )
+    max_train = config.max_domain_train_tokens
+    if max_train is not None and caps and int(max_train) < max(caps):
+        raise PreparationError(
+            f"max_domain_train_tokens={max_train} is smaller than the largest "
+            f"specialization cap ({max(caps)} tokens). Fix: raise it to at least "
+            f"{max(caps)}, or pass None to keep each domain's whole train split."
+        )
+    if max_train is not None and int(max_train) < int(context_length):
+        raise PreparationError(
+            f"max_domain_train_tokens={max_train} is smaller than one window "
+            f"({context_length} tokens). Fix: raise it, or pass None for all the text."
+        )
+    if int(config.generic_valid_windows) < 0:
+        raise PreparationError(
+            f"generic_valid_windows={config.generic_valid_windows} must be >= 0 (0 "
+            "holds no generic window out; the default holds out 256)."
+        )
     draws = config.resampling_draws
     return dataclasses.replace(
         config,
@@ -157,6 +174,8 @@ def _checked_config(config: PrepareConfig) -> PrepareConfig:
         cluster_counts=ks,
         specialization_tokens=caps,
         max_generic_tokens=None if max_generic is None else int(max_generic),
+        max_domain_train_tokens=None if max_train is None else int(max_train),
+        generic_valid_windows=int(config.generic_valid_windows),
         seed=int(config.seed),
         tokenizer_sentences=int(config.tokenizer_sentences),
         kmeans_iterations=int(config.kmeans_iterations),
