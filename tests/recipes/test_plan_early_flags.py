@@ -57,3 +57,36 @@ def test_corpus_flags_as_a_user_types_them(tmp_path):
     for domain in DEFAULT_DOMAINS:
         assert domain in neither["message"]
     assert both["error"] == "PreparationError" and "not both" in both["message"]
+
+
+_QUICK = """
+import json, sys
+from recipes import plan_early as recipe
+from recipes import common
+out = []
+for args in json.loads(sys.argv[1]):
+    recipe.FLAGS.unparse_flags()
+    recipe.FLAGS(["plan_early", *args])
+    if recipe.FLAGS.quick:
+        recipe.apply_quick()
+    config = common.run_config()
+    out.append({"workdir": recipe.FLAGS.workdir, "embedder": recipe.FLAGS.embedder,
+                "sizes": recipe.FLAGS.specialization_tokens,
+                "pretrain_tokens": config.pretrain_tokens, "is_tokens": config.is_tokens})
+print("PARSED " + json.dumps(out))
+"""
+
+
+def test_quick_sets_small_budgets_unless_a_flag_is_given(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-c", _QUICK, json.dumps([[], ["--quick"], ["--quick", "--pretrain_tokens=1000", "--workdir=x"]])],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    line = [l for l in done.stdout.splitlines() if l.startswith("PARSED ")][-1]
+    default, quick, explicit = json.loads(line[len("PARSED "):])
+    assert default["embedder"] == "minilm" and default["workdir"] == "runs/plan_early"
+    assert quick == {"workdir": "runs/plan_early_quick", "embedder": "hashed",
+                     "sizes": ["20000"], "pretrain_tokens": 400_000, "is_tokens": 200_000}
+    assert explicit["pretrain_tokens"] == 1000 and explicit["workdir"] == "x"
+    assert explicit["embedder"] == "hashed"
