@@ -12,10 +12,14 @@ tokens/s (new tokens / wall time of the whole call) and the first token's latenc
   and ``model.generate`` (compiled, key/value cache; first token: a one-token call).
 * the exports ``keras_pn.export.export`` writes (to a temporary directory), each
   run in its own runtime in a child process, float32 and int8: onnxruntime and
-  the LiteRT interpreter (no key/value cache in those graphs: each step re-runs
-  the growing ``(1, t)`` sequence and reads position ``t - 1``) and transformers
-  ``GPT2LMHeadModel.generate`` (key/value cache; int8: torch dynamic quantization
-  of its linear layers, GPT-2's ``Conv1D`` converted to ``nn.Linear`` first).
+  the LiteRT interpreter run the exported decode step (one token over a fixed-size
+  key/value cache, ``keras_pn.export.decode_step``) through
+  ``keras_pn.export.runtimes.load_runtime(dir).generate``, what users of the
+  exports call (one session / interpreter, caches in its input buffers, the prompt
+  fed one step per token; first token: after the prompt's steps); and
+  transformers ``GPT2LMHeadModel.generate`` (key/value cache; int8: torch dynamic
+  quantization of its linear layers, GPT-2's ``Conv1D`` converted to ``nn.Linear``
+  first).
 * llama.cpp: skipped (no wheel; building it from source takes ~28 min here).
 
 Greedy decoding makes every row's tokens comparable: each row reports how many of
@@ -125,19 +129,6 @@ def record(runtime, dtype, generate, repeats, how, backend=None):
          tokens=tokens, how=how)
 
 
-def greedy_loop(logits_of, prompt_ids, new_tokens):
-    """Greedy decoding without a cache: each step runs the whole `(1, t)` sequence."""
-    import numpy as np
-
-    ids = list(prompt_ids)
-    start, first = time.perf_counter(), None
-    for _ in range(new_tokens):
-        logits = logits_of(np.asarray([ids], "int32"))
-        ids.append(int(np.argmax(logits[0, -1])))
-        first = first or time.perf_counter() - start
-    return ids[len(prompt_ids):], first
-
-
 # --- Children: keras_pn on one backend --------------------------------------
 
 
@@ -242,54 +233,41 @@ def export_part(args, job):
         json.dump(job, f)
 
 
-def onnxruntime_part(args, job):
-    import onnxruntime
+def runtime_label(runtime_name):
+    if runtime_name == "onnxruntime":
+        import onnxruntime
 
-    for dtype in args.dtypes:
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = args.threads
-        session = onnxruntime.InferenceSession(
-            os.path.join(job["exports"][f"onnxruntime_{dtype}"], "model.onnx"),
-            options, providers=["CPUExecutionProvider"],
-        )
-        names = [i.name for i in session.get_inputs()]
-
-        def logits_of(ids):
-            import numpy as np
-
-            feeds = {n: np.ones_like(ids) if "padding" in n else ids for n in names}
-            return session.run(None, feeds)[0]
-
-        record(f"onnxruntime {onnxruntime.__version__}", dtype,
-               lambda: greedy_loop(logits_of, job["prompt_ids"], job["new_tokens"]),
-               args.repeats, "no cache: re-runs the growing (1, t) sequence")
+        return f"onnxruntime {onnxruntime.__version__}"
+    return "LiteRT (ai-edge-litert)"
 
 
-def litert_part(args, job):
-    import numpy as np
-    from ai_edge_litert.interpreter import Interpreter
+def cached_export_part(runtime_name, how):
+    """A child timing `load_runtime(export).generate` (the exported decode step)."""
 
-    for dtype in args.dtypes:
-        path = os.path.join(job["exports"][f"litert_{dtype}"], "model.tflite")
-        interpreter = Interpreter(model_path=path, num_threads=args.threads)
-        inputs = {d["name"]: d["index"] for d in interpreter.get_input_details()}
-        output = interpreter.get_output_details()[0]["index"]
-        shape = [None]
+    def part(args, job):
+        from keras_pn.export.runtimes import load_runtime
 
-        def logits_of(ids):
-            if shape[0] != ids.shape:  # resize in place: one interpreter for the whole loop
-                for index in inputs.values():
-                    interpreter.resize_tensor_input(index, ids.shape, strict=False)
-                interpreter.allocate_tensors()
-                shape[0] = ids.shape
-            for name, index in inputs.items():
-                interpreter.set_tensor(index, np.ones_like(ids) if "padding" in name else ids)
-            interpreter.invoke()
-            return interpreter.get_tensor(output)
+        for dtype in args.dtypes:
+            export_dir = job["exports"][f"{runtime_name}_{dtype}"]
+            runtime = load_runtime(export_dir, threads=args.threads)
 
-        record("LiteRT (ai-edge-litert)", dtype,
-               lambda: greedy_loop(logits_of, job["prompt_ids"], job["new_tokens"]),
-               args.repeats, "no cache: re-runs the growing (1, t) sequence")
+            def generate():
+                start, first = time.perf_counter(), []
+
+                def on_token(token):
+                    if not first:
+                        first.append(time.perf_counter() - start)
+
+                tokens = runtime.generate(job["prompt_ids"], job["new_tokens"], on_token=on_token)
+                return tokens, first[0]
+
+            record(runtime_label(runtime_name), dtype, generate, args.repeats, how)
+
+    return part
+
+
+onnxruntime_part = cached_export_part("onnxruntime", "decode step, key/value cache; I/O binding")
+litert_part = cached_export_part("litert", "decode step, key/value cache; XNNPACK")
 
 
 def linear_gpt2(model):

@@ -104,8 +104,9 @@ class Generation:
 class _StreamingSampler(keras_hub.samplers.Sampler):
     """`sampler`, reporting each token it picks to `on_token` (an int).
 
-    On JAX the task's compiled generate function runs, and each token reaches
-    Python through a host callback; elsewhere the steps run in a Python loop.
+    On JAX and TensorFlow the task's compiled generate function runs, and each
+    token reaches Python through a host callback; on torch the steps run in a
+    Python loop.
     """
 
     def __init__(self, sampler, on_token):
@@ -124,7 +125,7 @@ class _StreamingSampler(keras_hub.samplers.Sampler):
     def get_next_token(self, probabilities):
         token = self.sampler.get_next_token(probabilities)
         if self.compiled:
-            generation_backend.send_to_host(self._report, token)
+            token = generation_backend.send_to_host(self._report, token)
         return token
 
     def _report(self, token):
@@ -133,11 +134,10 @@ class _StreamingSampler(keras_hub.samplers.Sampler):
     def run_loop(self, cond, body, model=None, loop_vars=None, maximum_iterations=None):
         if self.compiled:
             return super().run_loop(cond, body, model, loop_vars, maximum_iterations)
-        step = generation_backend.compile_step(body)
         for _ in range(int(maximum_iterations)):
             if not bool(keras.ops.convert_to_numpy(cond(*loop_vars))):
                 break
-            loop_vars = step(*loop_vars)
+            loop_vars = body(*loop_vars)
             prompt, index = loop_vars[0], int(keras.ops.convert_to_numpy(loop_vars[2]))
             self.on_token(int(keras.ops.convert_to_numpy(prompt[0, index - 1])))
         return loop_vars
@@ -347,40 +347,54 @@ _CACHE_ATTRIBUTE = "_keras_pn_generate_functions"
 
 def _sampler_key(sampler):
     config = dict(sampler.get_config())
-    config.pop("seed", None)  # the seed is state, passed in at each call
+    config.pop("seed", None)  # the seed is state, copied in at each call
     return type(sampler), json.dumps(config, sort_keys=True, default=str)
+
+
+def _copy_seed_state(source, target):
+    for value, variable in zip(source.variables, target.variables):
+        variable.assign(value)
 
 
 def _run_generate_step(model, inputs, sampler, stop_token_ids):
     """`model.generate_step` with `sampler`, through the task's generate function.
 
     A streaming sampler runs compiled where the tokens can reach Python from inside
-    (JAX), eager elsewhere (so Python sees each step; on torch under `no_grad`); beam
-    search runs as `generate()` runs it. The model's sampler and compile state are
-    restored after.
+    (JAX; TensorFlow without XLA), eager elsewhere (so Python sees each step; on
+    torch under `no_grad`); beam search runs as `generate()` runs it. The model's
+    sampler and compile state are restored after.
     """
-    saved = (model.sampler, model.generate_function, model.run_eagerly)
+    saved = (model.sampler, model.generate_function, model.run_eagerly, model.jit_compile)
     # Through __dict__: not a Keras-tracked attribute (nor a torch submodule).
     functions = vars(model).setdefault(_CACHE_ATTRIBUTE, {})
-    key = _sampler_key(getattr(sampler, "sampler", sampler))
+    streaming = isinstance(sampler, _StreamingSampler)
+    key = _sampler_key(sampler.sampler if streaming else sampler)
     try:
-        if key in functions:
-            cached, generate_function = functions[key]
-            if isinstance(sampler, _StreamingSampler):
-                # The traced steps read the seed state passed in, not the sampler's.
-                cached.sampler, cached.on_token = sampler.sampler, sampler.on_token
-            model.sampler = cached
-        else:
-            model.sampler = sampler
+        if key not in functions:
+            traced = sampler
+            if streaming:
+                # The function is traced with a sampler of its own (TensorFlow reads
+                # its seed variables); each call copies the caller's seed state in.
+                own = type(sampler.sampler).from_config(sampler.sampler.get_config())
+                traced = _StreamingSampler(own, sampler.on_token)
+            model.sampler = traced
             model.generate_function = None
             # Eager only where Python runs the steps itself (see _StreamingSampler).
-            streaming = isinstance(sampler, _StreamingSampler)
-            model.run_eagerly = streaming and not sampler.compiled
-            generate_function = model.make_generate_function()
-            functions[key] = (sampler, generate_function)
-        return generate_function(inputs, stop_token_ids=stop_token_ids)
+            model.run_eagerly = streaming and not traced.compiled
+            if streaming and not generation_backend.compiles_with_xla():
+                model.jit_compile = False  # XLA cannot call back into Python
+            functions[key] = (traced, model.make_generate_function())
+        traced, generate_function = functions[key]
+        if streaming:
+            _copy_seed_state(sampler.sampler, traced.sampler)
+            traced.on_token = sampler.on_token
+        model.sampler = traced
+        outputs = generate_function(inputs, stop_token_ids=stop_token_ids)
+        if streaming:
+            _copy_seed_state(traced.sampler, sampler.sampler)  # the caller's seed moves on
+        return outputs
     finally:
-        model.sampler, model.generate_function, model.run_eagerly = saved
+        model.sampler, model.generate_function, model.run_eagerly, model.jit_compile = saved
 
 
 def load_for_generation(preset, expert=None):

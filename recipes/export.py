@@ -9,6 +9,8 @@
 
 Formats: keras (a preset; int8 with --quantize), hf (transformers GPT-2 checkpoint),
 onnx (onnxruntime), litert (.tflite, ai-edge-litert). gguf is refused with the reason.
+The onnx and litert files hold one decode step over a key/value cache;
+`keras_pn.export.runtimes.load_runtime(OUTPUT).generate(prompt_ids, n)` runs it.
 After writing, the artifact is loaded in its runtime and its logits compared with
 keras_pn's (max |dlogit|); with --check_domain_dir (a directory holding test.jsonl)
 the perplexities of both on that text are printed, and the size of the weights.

@@ -29,6 +29,23 @@ def gpt():
 
 
 @pytest.fixture(scope="module")
+def decisive_gpt():
+    """A seeded tiny GPT with token embeddings scaled 10x: its greedy choices have
+    margins, so a compiled and an eager loop cannot split a near-tie differently."""
+    import keras
+
+    keras.utils.set_random_seed(3)
+    model = GPTCausalLM(
+        GPTBackbone(**TINY_GPT),
+        GPTCausalLMPreprocessor(GPTByteTokenizer(), sequence_length=32),
+    )
+    for variable in model.backbone.weights:
+        if "token_embedding" in variable.path:
+            variable.assign(variable * 10.0)
+    return model
+
+
+@pytest.fixture(scope="module")
 def pn():
     return ProjectedGPT(
         ProjectedGPTBackbone(**TINY_PN),
@@ -36,7 +53,8 @@ def pn():
     )
 
 
-def test_greedy_streams_what_generate_returns(gpt):
+def test_greedy_streams_what_generate_returns(decisive_gpt):
+    gpt = decisive_gpt
     pieces = []
     result = generate_text(gpt, PROMPT, max_new_tokens=12, sampler="greedy",
                            stop_at_end=False, on_text=pieces.append)
@@ -148,3 +166,28 @@ def test_a_projected_preset_is_projected_to_its_expert(pn, tmp_path):
     with pytest.raises(GenerationError, match="drop --expert"):
         generation.load_for_generation(plain, expert=0)
     np.testing.assert_equal(len(generation.prompt_token_ids(model, PROMPT)), 3)
+
+
+def test_a_sampler_used_again_continues_its_seed(gpt):
+    # One compiled function serves every sampler of these settings; each sampler
+    # keeps its own seed state across calls.
+    def run(sampler):
+        return generate_text(gpt, PROMPT, max_new_tokens=8, sampler=sampler,
+                             stop_at_end=False).new_token_ids
+
+    a, b = (make_sampler("top_k", seed=2, top_k=40, temperature=3.0) for _ in range(2))
+    first = run(a)
+    assert run(b) == first
+    second = run(a)
+    assert second != first and run(b) == second
+
+
+@pytest.mark.tensorflow_only
+def test_tensorflow_streams_from_one_traced_function(gpt):
+    # Traced once (one tf.function without XLA), then reused: not once per call.
+    for seed in (1, 2, 3):
+        generate_text(gpt, PROMPT, max_new_tokens=4, stop_at_end=False,
+                      sampler=make_sampler("top_k", top_k=7, seed=seed))
+    key = generation._sampler_key(make_sampler("top_k", top_k=7))
+    _, function = vars(gpt)[generation._CACHE_ATTRIBUTE][key]
+    assert function.experimental_get_tracing_count() == 1

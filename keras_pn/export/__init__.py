@@ -6,12 +6,16 @@
 |----------|-----------------------------------------|---------------------------------|
 | `keras`  | a keras-hub preset (int8 with quantize) | keras_pn `from_preset`          |
 | `hf`     | safetensors + config + tokenizer        | transformers `GPT2LMHeadModel`  |
-| `onnx`   | `model.onnx`                            | onnxruntime                     |
-| `litert` | `model.tflite`                          | ai-edge-litert `Interpreter`    |
+| `onnx`   | `model.onnx` (the decode step)          | onnxruntime                     |
+| `litert` | `model.tflite` (the decode step)        | ai-edge-litert `Interpreter`    |
 
 Each also holds the SentencePiece model (`vocabulary.spm`) and `export.json`
-(format, quantization, tokenizer ids, inputs), written last. GGUF is refused:
-see `UNSUPPORTED_FORMATS`. `quantize="int8"`: Keras int8 weights (keras),
+(format, quantization, tokenizer ids, inputs; for onnx and litert the
+`decode_step` graph's inputs, outputs and cache shape), written last. The ONNX and
+LiteRT graphs are one decode step over a key/value cache
+(`keras_pn.export.decode_step`); `keras_pn.export.runtimes.load_runtime(dir)` runs
+them (`.logits(ids)`, `.generate(prompt_ids, n)`). GGUF is refused: see
+`UNSUPPORTED_FORMATS`. `quantize="int8"`: Keras int8 weights (keras),
 onnxruntime dynamic quantization (onnx), dynamic-range int8 (litert).
 
 Example:
@@ -24,6 +28,7 @@ export("zoo/python/pn_tiny_python", "onnx", "out/onnx", quantize="int8")
 import datetime
 from pathlib import Path
 
+from keras_pn.export.decode_step import describe as describe_decode_step
 from keras_pn.export.destination import check_destination
 from keras_pn.export.destination import export_destination
 from keras_pn.export.errors import ExportError
@@ -32,6 +37,7 @@ from keras_pn.export.keras_preset import write_keras_preset
 from keras_pn.export.litert import write_litert
 from keras_pn.export.onnx import write_onnx
 from keras_pn.export.runtimes import MANIFEST_FILE
+from keras_pn.export.tensorflow_graph import GRAPH_FORMATS
 from keras_pn.export.tokenizer_assets import write_tokenizer_assets
 from keras_pn.file_io import atomic_write_json
 
@@ -52,12 +58,7 @@ UNSUPPORTED_FORMATS = {
         "checkpoint; check its tokenizer there), or one of the formats: "
     ),
 }
-_INPUTS = {
-    "onnx": ["token_ids", "padding_mask"],
-    "litert": ["token_ids", "padding_mask"],
-    "hf": ["input_ids"],
-    "keras": ["token_ids", "padding_mask"],
-}
+_INPUTS = {"hf": ["input_ids"], "keras": ["token_ids", "padding_mask"]}  # onnx, litert: decode_step
 
 
 def check_request(export_format, quantize=None):
@@ -121,11 +122,12 @@ def export(model_or_preset, format, output_dir, *, quantize=None, overwrite=Fals
         tokenizer = write_tokenizer_assets(model, staging)  # before hf's tokenizer files
         files = _WRITERS[format](model, staging, quantize)
         backbone = model.backbone
+        graph = describe_decode_step(backbone) if format in GRAPH_FORMATS else None
         manifest = {
             "format": format,
             "quantization": quantize or source_mode,
             "files": files,
-            "inputs": _INPUTS[format],
+            "inputs": graph["inputs"] if graph else _INPUTS[format],
             "tokenizer": tokenizer,
             "vocabulary_size": backbone.vocabulary_size,
             "max_sequence_length": backbone.max_sequence_length,
@@ -133,6 +135,8 @@ def export(model_or_preset, format, output_dir, *, quantize=None, overwrite=Fals
             "keras_pn_version": keras_pn.__version__,
             "date": datetime.date.today().isoformat(),
         }
+        if graph:
+            manifest["decode_step"] = graph
         atomic_write_json(staging / MANIFEST_FILE, manifest, indent=2)
     return dict(manifest, path=str(output_dir))
 

@@ -1,15 +1,11 @@
-"""ONNX and LiteRT files, traced from the model's TensorFlow graph on any backend.
+"""ONNX and LiteRT files of the decode step, traced on the TensorFlow backend from any backend.
 
-Keras exports LiteRT from the TensorFlow backend only (its torch route needs
-`litert-torch`, which conflicts with the lock), and its jax ONNX route needs
-`jax2onnx`; the TensorFlow route (tf2onnx, the TFLite converter) works for both
-formats and gives both the same inputs: `token_ids` and `padding_mask`, int32
-`(batch, seq)`, dynamic. Under another backend the model is saved to a temporary
-preset and traced by a child process with `KERAS_BACKEND=tensorflow`: one route,
-the same file from every backend.
-
-The graph is traced inside `explicit_causal_mask()`, so attention's causal mask is
-made of plain reshapes (TFLite builtins, no Flex op).
+The graph is `keras_pn.export.decode_step` (one token over a fixed-size key/value
+cache), traced as a `tf.function`: tf2onnx writes the ONNX file and the TFLite
+converter the LiteRT one (TFLite builtins only, so the stock interpreter runs it; the
+signature key is `decode_step`). Under another backend the model is saved to a
+temporary preset and traced by a child process with `KERAS_BACKEND=tensorflow`: one
+route, the same file from every backend.
 """
 
 import os
@@ -18,34 +14,56 @@ import sys
 import tempfile
 
 import keras
-import numpy as np
 
+from keras_pn.export.decode_step import GRAPH
+from keras_pn.export.decode_step import decode_step_function
 from keras_pn.export.errors import ExportError
 
 GRAPH_FORMATS = ("onnx", "litert")
+ONNX_OPSET = 17
+
+
+def _write_onnx(step, signature, path):
+    import warnings
+
+    import numpy as np
+    import tf2onnx
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        if not hasattr(np, "object"):  # tf2onnx 1.17 still names np.object (not in numpy 2)
+            np.object = object
+    tf2onnx.convert.from_function(step, signature, opset=ONNX_OPSET, output_path=os.fspath(path))
+
+
+def _write_litert(module, path, quantize):
+    import tensorflow as tf
+
+    with tempfile.TemporaryDirectory(prefix="keras_pn_litert_") as saved:
+        # Through a SavedModel signature: the interpreter then names inputs and outputs.
+        tf.saved_model.save(module, saved, signatures={GRAPH: module.step.get_concrete_function()})
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved, signature_keys=[GRAPH])
+        # TFLite builtins only: the stock interpreter runs them everywhere.
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        if quantize == "int8":
+            # Dynamic-range int8: int8 weights, float activations.
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        flatbuffer = converter.convert()
+    with open(path, "wb") as f:
+        f.write(flatbuffer)
 
 
 def _trace(model, graph_format, path, quantize):
-    from keras_pn.layers.causal_self_attention import explicit_causal_mask
-
-    kwargs = {}
-    if graph_format == "litert":
-        import tensorflow as tf
-
-        # TFLite builtins only: the stock interpreter runs them everywhere.
-        kwargs["target_spec"] = {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}
-        if quantize == "int8":
-            # Dynamic-range int8: int8 weights, float activations (+0.007%
-            # perplexity here; full-integer int8 cost +8%).
-            kwargs["optimizations"] = [tf.lite.Optimize.DEFAULT]
-    ids = np.full((1, 2), 4, "int32")
-    model({"token_ids": ids, "padding_mask": np.ones_like(ids)})  # Keras exports called models
-    with explicit_causal_mask():
-        model.export(path, format=graph_format, verbose=False, **kwargs)
+    module, signature = decode_step_function(
+        model.backbone, embeddings_by_feature=graph_format == "onnx")
+    if graph_format == "onnx":
+        _write_onnx(module.step, signature, path)
+    else:
+        _write_litert(module, path, quantize)
 
 
 def trace_graph(model, graph_format, path, quantize=None):
-    """Writes `path` (`.onnx` or `.tflite`) from `model`'s TensorFlow graph.
+    """Writes `path` (`.onnx` or `.tflite`): the decode step of `model`.
 
     `quantize="int8"` applies to LiteRT here (dynamic range); ONNX int8 is done
     by onnxruntime on the float file (`keras_pn.export.onnx`).

@@ -1,41 +1,11 @@
 """Multi-head causal self-attention with a key/value cache for generation."""
 
-import contextlib
-import contextvars
-
 import keras
 from keras import ops
 
 from keras_pn.api_export import keras_pn_export
 from keras_pn.layers.projected_dense import apply_dense
 from keras_pn.layers.projected_dense import make_dense
-
-
-_EXPLICIT_CAUSAL_MASK = contextvars.ContextVar("explicit_causal_mask", default=False)
-
-
-@contextlib.contextmanager
-def explicit_causal_mask():
-    """Trace attention with a causal mask built from plain reshapes.
-
-    TensorFlow's `dot_product_attention(is_causal=True)` builds its mask with
-    `mask[None, None]`, a strided slice the LiteRT converter keeps as a Flex op
-    (which the stock interpreter cannot run). Graphs traced for export inside
-    this scope pass an equal mask built with `ops.reshape` instead; the numbers
-    are the same.
-
-    >>> attention = CausalSelfAttention(num_heads=2)
-    >>> x = keras.random.normal((1, 4, 8))
-    >>> with explicit_causal_mask():
-    ...     y = attention(x)
-    >>> bool(ops.max(ops.abs(y - attention(x))) < 1e-6)
-    True
-    """
-    token = _EXPLICIT_CAUSAL_MASK.set(True)
-    try:
-        yield
-    finally:
-        _EXPLICIT_CAUSAL_MASK.reset(token)
 
 
 def causal_mask(query_positions, key_positions):
@@ -166,15 +136,10 @@ class CausalSelfAttention(keras.layers.Layer):
         value = ops.reshape(
             apply_dense(self.value_dense, inputs, expert_code), heads_shape
         )
-        if cache is None and not _EXPLICIT_CAUSAL_MASK.get():
+        if cache is None:
             attended = ops.dot_product_attention(
                 query, key, value, is_causal=True
             )  # (B, T, N, H)
-        elif cache is None:
-            positions = ops.arange(seq_len)
-            attended = ops.dot_product_attention(
-                query, key, value, mask=causal_mask(positions, positions)
-            )
         else:
             start = [0, cache_update_index, 0, 0]
             key_cache = ops.slice_update(cache[:, 0], start, key)  # (B, S, N, H)

@@ -66,3 +66,16 @@ def test_failed_export_keeps_the_old_one_and_overwrite_replaces(tiny_preset, tmp
     monkeypatch.undo()
     manifest = export(tiny_preset, "keras", str(out), overwrite=True)
     assert manifest["format"] == "keras" and os.path.isfile(out / "model.weights.h5")
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "litert"])
+def test_a_graph_export_without_the_decode_step_is_refused_with_the_fix(tmp_path, fmt):
+    import json
+
+    from keras_pn.export.runtimes import load_runtime
+
+    # What keras_pn wrote before the decode step: a full-sequence graph's manifest.
+    manifest = {"format": fmt, "inputs": ["token_ids", "padding_mask"], "vocabulary_size": 8}
+    (tmp_path / "export.json").write_text(json.dumps(manifest))
+    with pytest.raises(ExportError, match="no key/value cache.*--overwrite"):
+        load_runtime(str(tmp_path))
