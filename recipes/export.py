@@ -12,7 +12,8 @@ onnx (onnxruntime), litert (.tflite, ai-edge-litert). gguf is refused with the r
 The onnx and litert files hold one decode step over a key/value cache;
 `keras_pn.export.runtimes.load_runtime(OUTPUT).generate(prompt_ids, n)` runs it.
 After writing, the artifact is loaded in its runtime and its logits compared with
-keras_pn's (max |dlogit|); with --check_domain_dir (a directory holding test.jsonl)
+keras_pn's (max |dlogit|); with --check_domain_dir (a directory holding test.jsonl, or a
+folder of .txt files whose test files, split as recipes.specialize splits them, are read)
 the perplexities of both on that text are printed, and the size of the weights.
 An existing --output is refused unless --overwrite; the export is built in a
 staging directory and renamed at the end.
@@ -28,7 +29,7 @@ flags.DEFINE_string("format", None, "keras, hf, onnx, litert (gguf: refused, see
 flags.DEFINE_string("output", None, "Directory to create.", required=True)
 flags.DEFINE_enum("quantize", None, ["int8"], "int8 weights (keras, onnx, litert).")
 flags.DEFINE_boolean("overwrite", False, "Replace an existing --output once the new one is done.")
-flags.DEFINE_string("check_domain_dir", None, "A domain directory with test.jsonl (or a .jsonl "
+flags.DEFINE_string("check_domain_dir", None, "A domain directory with test.jsonl or .txt files (or a .jsonl "
                     "file): print keras_pn vs runtime perplexity on it.")
 flags.DEFINE_integer("check_windows", 16, "Windows of --check_domain_dir scored.")
 FLAGS = flags.FLAGS

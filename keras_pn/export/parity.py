@@ -44,12 +44,25 @@ def probe_tokens(vocabulary_size, batch_size=2, length=16, seed=0):
 
 
 def domain_texts(domain):
-    """The texts of a domain's test split: `DIR/test.jsonl`, or a `.jsonl` file."""
+    """The texts of a domain's test split: `DIR/test.jsonl`, the test files of a folder of
+    `.txt` files (split by file as `recipes.specialize` splits it), or a `.jsonl` file."""
+    import tempfile
+
+    from keras_pn.data import text_folder
+
     path = os.path.join(domain, "test.jsonl") if os.path.isdir(domain) else domain
+    if os.path.isdir(domain) and not os.path.isfile(path) and text_folder.text_files(domain):
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                splits = text_folder.domain_splits(domain, os.path.join(tmp, "splits"))
+            except text_folder.DomainFolderError as error:
+                raise ExportError(str(error)) from None
+            return [record_text(r) for _, r in iter_jsonl(splits / "test.jsonl")]
     if not os.path.isfile(path):
         raise ExportError(
             f"No test split at '{path}'. Fix: pass a domain directory holding "
-            "test.jsonl (one {\"text\": ...} object per line), or a .jsonl file."
+            "test.jsonl (one {\"text\": ...} object per line) or .txt files, or a "
+            ".jsonl file."
         )
     return [record_text(r) for _, r in iter_jsonl(path)]
 

@@ -79,3 +79,17 @@ def test_a_graph_export_without_the_decode_step_is_refused_with_the_fix(tmp_path
     (tmp_path / "export.json").write_text(json.dumps(manifest))
     with pytest.raises(ExportError, match="no key/value cache.*--overwrite"):
         load_runtime(str(tmp_path))
+
+
+def test_check_domain_reads_the_test_files_of_a_txt_folder(tmp_path):
+    from keras_pn.data.text_folder import split_files
+    from keras_pn.export.parity import domain_texts
+
+    names = [f"doc{i}.txt" for i in range(10)]
+    for i, name in enumerate(names):
+        (tmp_path / name).write_text(f"document number {i}", encoding="utf-8")
+    expected = [(tmp_path / n).read_text() for n in split_files(names, 0)["test"]]
+    assert domain_texts(str(tmp_path)) == expected
+    (tmp_path / "bad.txt").write_bytes(b"\xff\xfe\x00binary")
+    with pytest.raises(ExportError, match="bad.txt.*Fix"):
+        domain_texts(str(tmp_path))
