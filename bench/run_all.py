@@ -212,6 +212,22 @@ def machine_lines():
     return lines
 
 
+# Sections below this line of RESULTS.md are written by hand from single scripts'
+# outputs (the regime sweep, generation speed); regenerating keeps them as they are.
+HAND_WRITTEN = "<!-- Hand-written sections below: bench/run_all.py keeps them. -->"
+
+
+def hand_written_sections(output):
+    """The part of ``output`` from the `HAND_WRITTEN` marker on ("" without one)."""
+    try:
+        with open(output) as f:
+            text = f.read()
+    except FileNotFoundError:
+        return ""
+    at = text.find(HAND_WRITTEN)
+    return "" if at < 0 else "\n" + text[at:]
+
+
 def write_results(runs, output, invocation):
     now = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     md = [
@@ -254,9 +270,10 @@ def write_results(runs, output, invocation):
     for run in runs:
         md.append(f"| {run['script']}.py | {run['backend'] or '-'} | {run['exit']} | {run['wall_s']} "
                   f"| `{run['command']}` | {run['note']} |")
+    kept = hand_written_sections(output)
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     with open(output, "w") as f:
-        f.write("\n".join(md) + "\n")
+        f.write("\n".join(md) + "\n" + kept)
     print(f"\nwrote {output}: {sum(len(r['ratios']) for r in runs)} ratios, goals met {met}/{met + missed}")
 
 
