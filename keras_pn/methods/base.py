@@ -53,6 +53,10 @@ class Method:
             (False for LoRA, whose adapters are not a plain GPT).
         publish_to_zoo: the zoo publishes its specialized models (and the generic
             pretraining they come from) by default.
+        expert_clusters: the `RunConfig` field holding k when the pretrained model
+            has one expert per cluster (`"pn_clusters"`, `"mix_clusters"`): generic
+            validation then scores each window with its cluster's expert
+            (`score_by_cluster`); None: a plain model scores every window.
 
     Hooks (override in a method's module; defaults in parentheses): `build_model`
     (the pretraining's architecture), `pretraining_stream`, `pretraining_tokens`
@@ -82,6 +86,7 @@ class Method:
     save_specialized: bool = False
     exports_preset: bool = True
     publish_to_zoo: bool = False
+    expert_clusters: str | None = None
 
     def __post_init__(self):
         unknown = sorted(set(self.inherits) - set(KINDS))
@@ -139,18 +144,28 @@ class Method:
         """The pretrained model's NLL on the held-out generic windows (the paper's Fig. 3).
 
         The windows are `PreparedData.generic_valid`: read by no pretraining, the
-        same fixed sample of at most `max_windows` for every method. By default a
-        plain model scores every window (SLM, LLM); the projected network and the
-        hard mixture score each window with its cluster's expert.
+        same fixed sample of at most `max_windows` for every method. A plain model
+        scores every window (SLM, LLM); with `expert_clusters`, each window is
+        scored by its cluster's expert (`score_by_cluster`).
 
         Returns the result of `keras_pn.evaluation.generic_validation` (`nll`,
-        `tokens`, `perplexity`, `windows`, `scoring`).
+        `tokens`, `perplexity`, `windows`, `scoring`; with experts also `k`).
         """
         from keras_pn.evaluation import generic_validation
 
-        windows, _ = data.generic_valid(max_windows=max_windows)
-        return generic_validation.evaluate_plain(
-            pretrained, windows, batch_size=config.batch_size
+        k = getattr(config, self.expert_clusters) if self.expert_clusters else None
+        windows, labels = data.generic_valid(k, max_windows=max_windows)
+        if k is None:
+            return generic_validation.evaluate_plain(
+                pretrained, windows, batch_size=config.batch_size
+            )
+        result = self.score_by_cluster(pretrained, windows, labels, config.batch_size)
+        return {**result, "k": k}
+
+    def score_by_cluster(self, pretrained, windows, cluster_ids, batch_size):
+        """Generic validation with each window scored by its cluster's expert."""
+        raise NotImplementedError(
+            f"Method {self.id!r} declares expert_clusters but no score_by_cluster."
         )
 
     def specialization_model(self, pretrained, data, domain, size, config, *, teacher, info):

@@ -88,16 +88,13 @@ class HardMixture(Method):
 
         return ExpertSet(workdir)
 
-    def generic_validation(self, pretrained, data, config, max_windows=None):
-        """Each held-out generic window scored by its own cluster's expert."""
+    def score_by_cluster(self, pretrained, windows, cluster_ids, batch_size):
+        """Each window by its own cluster's expert."""
         from keras_pn.evaluation import generic_validation
 
-        k = config.mix_clusters
-        windows, labels = data.generic_valid(k, max_windows=max_windows)
-        result = generic_validation.evaluate_by_expert(
-            pretrained, windows, labels, batch_size=config.batch_size
+        return generic_validation.evaluate_by_expert(
+            pretrained, windows, cluster_ids, batch_size=batch_size
         )
-        return {**result, "k": k}
 
     def specialization_model(self, pretrained, data, domain, size, config, *, teacher, info):
         return common.select_expert_model(
@@ -114,6 +111,7 @@ METHOD = register(
         report_rank=3,
         pretraining="mix",
         is_generic_pretraining=True,
+        expert_clusters="mix_clusters",
         cost_convention=(
             "generic: pretraining every expert of the hard mixture (the SLM's FLOPs in"
             " all); specialization: expert selection and fine-tuning."

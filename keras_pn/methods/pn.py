@@ -14,16 +14,13 @@ class ProjectedNetwork(Method):
     def pretraining_stream(self, data, config, domain=None, size=None):
         return common.projected_stream(data, config)
 
-    def generic_validation(self, pretrained, data, config, max_windows=None):
-        """Each held-out generic window scored with its cluster's expert code."""
+    def score_by_cluster(self, pretrained, windows, cluster_ids, batch_size):
+        """Each window with its cluster's expert code."""
         from keras_pn.evaluation import generic_validation
 
-        k = config.pn_clusters
-        windows, labels = data.generic_valid(k, max_windows=max_windows)
-        result = generic_validation.evaluate_with_codes(
-            pretrained, windows, labels, batch_size=config.batch_size
+        return generic_validation.evaluate_with_codes(
+            pretrained, windows, cluster_ids, batch_size=batch_size
         )
-        return {**result, "k": k}
 
     def specialization_model(self, pretrained, data, domain, size, config, *, teacher, info):
         return common.select_expert_model(
@@ -39,6 +36,7 @@ METHOD = register(
         report_rank=4,
         pretraining="pn",
         is_generic_pretraining=True,
+        expert_clusters="pn_clusters",
         cost_convention=(
             "generic: projected-network pretraining; specialization: expert "
             "selection, projection and fine-tuning."
