@@ -360,11 +360,12 @@ def select_expert_model(pretrained, data, domain, size, config, strategy, info, 
     Returns a plain GPT, or the `(expert, model)` candidates of `finetune_all`;
     `info["selection"]` describes the choice.
     """
+    from keras_pn.models.expert_set import ExpertSet
     from keras_pn.training.expert_selection import select_expert
 
     k = config.pn_clusters if k is None else k
     histogram = data.histogram(domain, size, k)
-    projected = not hasattr(pretrained, "expert_losses")  # an ExpertSet scores plain GPTs
+    projected = not isinstance(pretrained, ExpertSet)  # a mixture's experts are plain GPTs
     selection_data = data.domain_stream(
         domain, "train", config.finetune_batch_size, size=size,
         with_cluster_ids_k=k if projected else None,

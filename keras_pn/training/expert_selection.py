@@ -35,7 +35,9 @@ def expert_losses(pn, dataset, experts=None, max_batches=None):
     Returns:
         dict expert -> mean masked cross-entropy.
     """
-    if hasattr(pn, "expert_losses"):  # an ExpertSet scores with each expert model
+    from keras_pn.models.expert_set import ExpertSet
+
+    if isinstance(pn, ExpertSet):  # each expert is a plain GPT of its own
         return pn.expert_losses(dataset, experts=experts, max_batches=max_batches)
     pn.compile(
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
