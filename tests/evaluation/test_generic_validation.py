@@ -56,11 +56,12 @@ def labels():
 def pn(tiny_pn):
     """A projected network whose experts differ clearly (random codes, mixing and
     bases); a copy of the session's, whose weight shapes are compiled already."""
+    keras.utils.set_random_seed(5)
     model = ProjectedGPT.from_config(tiny_pn.get_config())
     rng = np.random.default_rng(5)
     for w in model.weights:
         if any(n in w.path for n in ("expert_embedding", "mixing", "kernel_bases")):
-            w.assign(rng.normal(0, 0.7, w.shape).astype("float32"))
+            w.assign(rng.normal(0, 2.0, w.shape).astype("float32"))
     return model
 
 
@@ -118,12 +119,12 @@ def test_pn_with_per_window_codes_equals_the_evaluation_expert_by_expert(pn, win
     for parts in (by_code, by_projection):
         nll, count = _pooled(parts)
         assert count == tokens == result["tokens"]
-        np.testing.assert_allclose(result["nll"], nll, rtol=1e-5)
+        np.testing.assert_allclose(result["nll"], nll, rtol=1e-4)
     assert result["windows"] == NUM_WINDOWS and result["scoring"] == "code"
     np.testing.assert_allclose(result["perplexity"], np.exp(result["nll"]), rtol=1e-9)
     # The codes matter: every window scored by expert 0 gives another number.
     one = gv.evaluate_with_codes(pn, windows, np.zeros_like(labels), batch_size=4)
-    assert abs(one["nll"] - result["nll"]) > 1e-3
+    assert abs(one["nll"] - result["nll"]) > 1e-2, (one["nll"], result["nll"])
 
 
 def test_the_mixture_scores_each_window_with_its_own_clusters_expert(mixture, windows, labels):
@@ -135,15 +136,15 @@ def test_the_mixture_scores_each_window_with_its_own_clusters_expert(mixture, wi
         parts.append((nll, tokens, tokens))
         record = result["experts"][str(expert)]
         assert record["windows"] == len(rows) and record["tokens"] == tokens
-        np.testing.assert_allclose(record["nll"], nll / tokens, rtol=1e-5)
+        np.testing.assert_allclose(record["nll"], nll / tokens, rtol=1e-4)
     nll, tokens = _pooled(parts)
     assert result["tokens"] == tokens and result["scoring"] == "expert"
-    np.testing.assert_allclose(result["nll"], nll, rtol=1e-5)
+    np.testing.assert_allclose(result["nll"], nll, rtol=1e-4)
     # A plain model's evaluation is the same sum over all windows at once.
     expert0 = mixture.project(expert=0)
     plain = gv.evaluate_plain(expert0, windows, batch_size=4)
     total, count = _numpy_nll(expert0, windows, range(NUM_WINDOWS))
-    np.testing.assert_allclose(plain["nll"], total / count, rtol=1e-5)
+    np.testing.assert_allclose(plain["nll"], total / count, rtol=1e-4)
 
 
 def test_bad_cluster_ids_are_clear_errors(pn, mixture, windows, labels):
