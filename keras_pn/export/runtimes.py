@@ -18,6 +18,7 @@ One intra-op thread by default: batch-1 decoding of a small model loses more to
 thread hand-offs than it gains.
 """
 
+import abc
 import json
 import os
 
@@ -40,13 +41,32 @@ def read_manifest(directory):
         return json.load(f)
 
 
-class Runtime:
+def greedy_tokens(logits, advance, max_new_tokens, stop_token_ids=(), on_token=None):
+    """Greedy decoding from `logits` (the last position's): the new token ids.
+
+    `advance(new)` returns the next position's logits given the new ids so far;
+    `on_token(id)` is called with each token as it is chosen; a stop token, if
+    reached, is the last id.
+    """
+    stop, new = set(stop_token_ids or ()), []
+    while True:
+        token = int(np.argmax(logits))
+        new.append(token)
+        if on_token is not None:
+            on_token(token)
+        if token in stop or len(new) == max_new_tokens:
+            return new
+        logits = advance(new)
+
+
+class Runtime(abc.ABC):
     """An export in its runtime. Subclasses define `logits`; `generate` is greedy."""
 
     max_length = None  # positions the model has (None: unchecked here)
 
+    @abc.abstractmethod
     def logits(self, token_ids):
-        raise NotImplementedError
+        """`(batch, seq, vocabulary)` logits of `(batch, seq)` token ids."""
 
     def __call__(self, token_ids):
         return self.logits(token_ids)
@@ -70,15 +90,11 @@ class Runtime:
         re-runs the growing sequence (no cache); the graph runtimes step a cache.
         """
         ids = self.check_length(prompt_ids, max_new_tokens)
-        stop, new = set(stop_token_ids or ()), []
-        for _ in range(max_new_tokens):
-            token = int(np.argmax(self.logits(np.asarray([ids + new], "int32"))[0, -1]))
-            new.append(token)
-            if on_token is not None:
-                on_token(token)
-            if token in stop:
-                break
-        return new
+
+        def last_logits(new):
+            return self.logits(np.asarray([ids + new], "int32"))[0, -1]
+
+        return greedy_tokens(last_logits([]), last_logits, max_new_tokens, stop_token_ids, on_token)
 
 
 class DecodeStepRuntime(Runtime):
@@ -96,9 +112,9 @@ class DecodeStepRuntime(Runtime):
         self.num_layers = graph["new_key_values_shape"][0]
         self.vocabulary_size = int(manifest["vocabulary_size"])
 
+    @abc.abstractmethod
     def step(self, token, position):
         """The `(1, vocabulary)` logits after `token` at `position` (valid until the next step)."""
-        raise NotImplementedError
 
     def logits(self, token_ids):
         ids = np.asarray(token_ids, "int32")
@@ -116,16 +132,11 @@ class DecodeStepRuntime(Runtime):
         ids = self.check_length(prompt_ids, max_new_tokens)
         for position, token in enumerate(ids):  # prefill, one step per prompt token
             logits = self.step(token, position)
-        stop, new, position = set(stop_token_ids or ()), [], len(ids)
-        while True:
-            token = int(logits.argmax())
-            new.append(token)
-            if on_token is not None:
-                on_token(token)
-            if token in stop or len(new) == max_new_tokens:
-                return new
-            logits = self.step(token, position)
-            position += 1
+
+        def next_logits(new):  # the newest token at the position after the others
+            return self.step(new[-1], len(ids) + len(new) - 1)
+
+        return greedy_tokens(logits, next_logits, max_new_tokens, stop_token_ids, on_token)
 
 
 class OnnxRuntime(DecodeStepRuntime):
